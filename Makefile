@@ -1,0 +1,49 @@
+# snapagg: make run (web + worker + beat with demo data), make test (the whole suite).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+PORT ?= 8000
+
+.PHONY: install run serve worker beat test lint format migrate demo clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py demo_setup --url http://127.0.0.1:$(PORT)
+
+run: demo
+	PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
+
+serve: install
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+worker: install
+	$(VENV)/bin/celery -A snapagg_project worker -P threads -c 4 -l info
+
+beat: install
+	$(VENV)/bin/celery -A snapagg_project beat -l info
+
+test: install
+	bash scripts/test.sh
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf var/broker var/snapagg.sqlite3* var/test.sqlite3*

@@ -1,0 +1,187 @@
+"""HTTP adapters for metrics and days: GET /api/metrics/, /api/days/, /api/days/{m}/{d}/."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from aggregation.models import DayTotal, Metric
+from aggregation.selectors import day_total_get, day_total_list, metric_list
+from events.validation import EventFieldError, parse_instant
+from snapagg_project.api_errors import api_error
+from snapagg_project.serializer_fields import DecimalStringField
+from snapshots.selectors import day_snapshots, snapshot_as_of
+
+
+class QueryError(Exception):
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field, self.detail = field, detail
+
+
+def query_date(request: Request, name: str) -> dt.date | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise QueryError(name, f"{name} must be a date as YYYY-MM-DD.") from None
+
+
+def query_error(exc: QueryError) -> Response:
+    return api_error(400, "invalid_query", exc.detail, field=exc.field)
+
+
+class StandardPagination(PageNumberPagination):
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class MetricSerializer(serializers.ModelSerializer):
+    allowed_lateness_seconds = serializers.IntegerField()
+
+    class Meta:
+        model = Metric
+        fields = ["name", "description", "allowed_lateness_seconds", "too_late_policy"]
+
+
+class MetricListApi(APIView):
+    @extend_schema(operation_id="metrics_list", responses={200: MetricSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(MetricSerializer(metric_list(), many=True).data)
+
+
+class DayTotalSerializer(serializers.Serializer):
+    metric = serializers.CharField(source="metric.name")
+    day = serializers.DateField()
+    value = DecimalStringField()
+    event_count = serializers.IntegerField()
+    late_event_count = serializers.IntegerField()
+    status = serializers.SerializerMethodField()
+    snapshot_count = serializers.IntegerField()
+    last_snapshot_at = serializers.DateTimeField(allow_null=True)
+    restated = serializers.BooleanField()
+
+    def get_status(self, day_total: DayTotal) -> str:
+        return day_total.status_at(self.context["now"]).value
+
+
+class SnapshotSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField()
+    taken_at = serializers.DateTimeField()
+    value = DecimalStringField()
+    event_count = serializers.IntegerField()
+    change = DecimalStringField()
+    change_events = serializers.IntegerField()
+    late_events = serializers.IntegerField()
+    status = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class DayDetailSerializer(DayTotalSerializer):
+    snapshots = SnapshotSerializer(many=True, source="snapshot_list")
+
+
+class DayListApi(APIView):
+    @extend_schema(
+        operation_id="days_list",
+        parameters=[
+            OpenApiParameter("metric", str, description="Metric name; all metrics if absent."),
+            OpenApiParameter("from", OpenApiTypes.DATE, description="First day (inclusive)."),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (inclusive)."),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
+        ],
+        responses={200: DayTotalSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        try:
+            day_from, day_to = query_date(request, "from"), query_date(request, "to")
+        except QueryError as exc:
+            return query_error(exc)
+        metric = None
+        metric_name = request.query_params.get("metric")
+        if metric_name:
+            metric = Metric.objects.filter(name=metric_name).first()
+            if metric is None:
+                return api_error(
+                    400, "invalid_query", f"unknown metric {metric_name!r}.", field="metric"
+                )
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(
+            day_total_list(metric=metric, day_from=day_from, day_to=day_to), request, view=self
+        )
+        data = DayTotalSerializer(page, many=True, context={"now": timezone.now()}).data
+        return paginator.get_paginated_response(data)
+
+
+def day_from_path(metric: str, day: str) -> tuple[DayTotal | None, Response | None]:
+    try:
+        parsed = dt.date.fromisoformat(day)
+    except ValueError:
+        return None, api_error(
+            400, "invalid_path", "day must be a date as YYYY-MM-DD.", field="day"
+        )
+    day_total = day_total_get(metric_name=metric, day=parsed)
+    if day_total is None:
+        return None, api_error(404, "not_found", f"No {metric!r} total for {parsed.isoformat()}.")
+    return day_total, None
+
+
+class DayDetailApi(APIView):
+    @extend_schema(
+        operation_id="days_retrieve",
+        parameters=[
+            OpenApiParameter(
+                "as_of",
+                OpenApiTypes.DATETIME,
+                description="Show what the day looked like at this time (ISO 8601 with offset).",
+            )
+        ],
+        responses={
+            200: DayDetailSerializer,
+            404: inline_serializer(
+                "NotFound", {"error": serializers.CharField(), "detail": serializers.CharField()}
+            ),
+        },
+    )
+    def get(self, request: Request, metric: str, day: str) -> Response:
+        day_total, error = day_from_path(metric, day)
+        if error is not None:
+            return error
+        as_of_raw = request.query_params.get("as_of")
+        if as_of_raw is not None:
+            return self._as_of(day_total, as_of_raw)
+        day_total.snapshot_list = list(day_snapshots(day_total=day_total))
+        return Response(DayDetailSerializer(day_total, context={"now": timezone.now()}).data)
+
+    def _as_of(self, day_total: DayTotal, raw: str) -> Response:
+        try:
+            as_of = parse_instant(raw, "as_of")
+        except EventFieldError as exc:
+            return api_error(400, "invalid_query", exc.detail, field="as_of")
+        snapshot = snapshot_as_of(day_total=day_total, as_of=as_of)
+        if snapshot is None:
+            return api_error(
+                404, "not_found", f"{day_total.day} had no snapshot yet at {as_of.isoformat()}."
+            )
+        return Response(
+            {
+                "metric": day_total.metric.name,
+                "day": day_total.day.isoformat(),
+                "as_of": serializers.DateTimeField().to_representation(as_of),
+                "value": DecimalStringField().to_representation(snapshot.value),
+                "sequence": snapshot.sequence,
+                "taken_at": serializers.DateTimeField().to_representation(snapshot.taken_at),
+            }
+        )

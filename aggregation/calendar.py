@@ -1,0 +1,38 @@
+"""Pure functions about reporting days: which day an instant falls on, when a day ends,
+and whether a day is live, provisional or final at a given moment."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+
+class DayStatus(StrEnum):
+    LIVE = "live"
+    PROVISIONAL = "provisional"
+    FINAL = "final"
+
+
+def day_of(instant: dt.datetime, tz: ZoneInfo) -> dt.date:
+    """The reporting day of an aware instant."""
+    return instant.astimezone(tz).date()
+
+
+def day_start(day: dt.date, tz: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
+
+
+def day_end(day: dt.date, tz: ZoneInfo) -> dt.datetime:
+    """The first instant after the day (the start of the next day), in UTC."""
+    return day_start(day + dt.timedelta(days=1), tz)
+
+
+def day_status(
+    *, day_end: dt.datetime, allowed_lateness: dt.timedelta, now: dt.datetime
+) -> DayStatus:
+    if now < day_end:
+        return DayStatus.LIVE
+    if now < day_end + allowed_lateness:
+        return DayStatus.PROVISIONAL
+    return DayStatus.FINAL

@@ -1,0 +1,158 @@
+"""Metrics, the reporting time zone and the per-(metric, day) running totals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import F, Q
+
+from aggregation.calendar import DayStatus, day_status
+
+# Totals can hold many event values (each below 10^14) without overflowing.
+TOTAL_DIGITS = 28
+VALUE_PLACES = 6
+
+
+class ReportingTimezone(models.Model):
+    """The one time zone whose calendar days define "a day". Written once at first migrate."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    name = models.CharField(max_length=64, help_text="IANA time zone name, e.g. Europe/Paris.")
+    fixed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="reportingtz_singleton")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TooLatePolicy(models.TextChoices):
+    RESTATE = "restate", "Restate: count it and mark the day restated"
+    QUARANTINE = "quarantine", "Quarantine: hold it for an operator to accept or reject"
+
+
+class Metric(models.Model):
+    name = models.SlugField(max_length=64, unique=True, help_text="Used in the API and URLs.")
+    description = models.TextField(blank=True)
+    allowed_lateness = models.DurationField(
+        default=dt.timedelta(days=1),
+        verbose_name="allowed lateness",
+        help_text=(
+            "How long after a day ends late events are still expected. Until then the day is "
+            "provisional; after it, final. Enter seconds (86400) or days and time "
+            "(1 00:00:00)."
+        ),
+    )
+    too_late_policy = models.CharField(
+        max_length=16,
+        choices=TooLatePolicy.choices,
+        default=TooLatePolicy.RESTATE,
+        verbose_name="too-late policy",
+        help_text="What happens to an event whose day is already final.",
+    )
+    is_default = models.BooleanField(
+        default=False, help_text="Events that name no metric are counted in the default metric."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="metric_one_default"
+            ),
+            models.CheckConstraint(
+                condition=Q(allowed_lateness__gte=dt.timedelta(0)),
+                name="metric_lateness_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def allowed_lateness_seconds(self) -> int:
+        return int(self.allowed_lateness.total_seconds())
+
+
+class DayTotal(models.Model):
+    """The running total of one metric on one reporting day.
+
+    `value`, `event_count` and the late counts move only inside the apply transaction that
+    also writes the matching contribution; `revision` counts those applies. A snapshot run
+    copies the row into an immutable snapshot and records the revision it covered, so
+    `revision > snapshot_revision` means "changed since its last snapshot".
+    """
+
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="day_totals")
+    day = models.DateField()
+    day_end = models.DateTimeField(help_text="The first instant after this day (reporting zone).")
+    value = models.DecimalField(max_digits=TOTAL_DIGITS, decimal_places=VALUE_PLACES, default=0)
+    event_count = models.BigIntegerField(default=0)
+    late_event_count = models.BigIntegerField(
+        default=0, help_text="Events applied after the day ended and already had a snapshot."
+    )
+    too_late_event_count = models.BigIntegerField(
+        default=0, help_text="Events counted after the day was final (restatements)."
+    )
+    revision = models.BigIntegerField(default=0, help_text="Grows with every applied batch.")
+    snapshot_revision = models.BigIntegerField(default=0)
+    snapshot_count = models.PositiveIntegerField(default=0)
+    snapshot_value = models.DecimalField(
+        max_digits=TOTAL_DIGITS, decimal_places=VALUE_PLACES, default=0
+    )
+    last_snapshot_at = models.DateTimeField(null=True, blank=True)
+    last_applied_at = models.DateTimeField(null=True, blank=True)
+    finalized = models.BooleanField(default=False, help_text="A final snapshot has been taken.")
+    restated = models.BooleanField(
+        default=False, help_text="Changed after it was final (a restatement snapshot exists)."
+    )
+
+    class Meta:
+        ordering = ["-day", "metric_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["metric", "day"], name="daytotal_metric_day"),
+            models.CheckConstraint(
+                condition=Q(event_count__gte=0)
+                & Q(late_event_count__gte=0)
+                & Q(too_late_event_count__gte=0),
+                name="daytotal_counts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(snapshot_revision__lte=F("revision")),
+                name="daytotal_snapshot_not_ahead",
+            ),
+        ]
+        indexes = [
+            # The snapshot job's "what changed" query: O(changed days), not O(history).
+            models.Index(
+                fields=["id"],
+                condition=Q(revision__gt=F("snapshot_revision")),
+                name="daytotal_unsnapshotted",
+            ),
+            # Days that still need their final snapshot.
+            models.Index(
+                fields=["day_end"],
+                condition=Q(finalized=False, snapshot_count__gt=0),
+                name="daytotal_awaiting_final",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_id}:{self.day.isoformat()}"
+
+    def status_at(self, now: dt.datetime) -> DayStatus:
+        return day_status(
+            day_end=self.day_end, allowed_lateness=self.metric.allowed_lateness, now=now
+        )
+
+    @property
+    def final_at(self) -> dt.datetime:
+        return self.day_end + self.metric.allowed_lateness
+
+    @property
+    def unsnapshotted_change(self) -> Decimal:
+        return self.value - self.snapshot_value

@@ -1,0 +1,244 @@
+"""HTTP adapters for ingestion: POST /api/events/, GET /api/events/{id}/, GET /api/health/."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, connection
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from events.models import IngestChannel
+from events.selectors import backlog_get, event_get, event_state, workers_alive
+from events.services import events_ingest
+from snapagg_project.api_errors import api_error
+from snapagg_project.serializer_fields import DecimalStringField
+from snapshots.selectors import snapshot_run_last_completed
+
+
+class BodyError(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+def parse_json_body(request: Request) -> Any:
+    """Decode a JSON body with decimals kept exact, enforcing the size limit ourselves
+    (DRF would read past DATA_UPLOAD_MAX_MEMORY_SIZE before complaining)."""
+    if request.content_type.split(";")[0].strip().lower() != "application/json":
+        raise BodyError(415, "unsupported_media_type", "Send the body as application/json.")
+    limit = settings.INGEST_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise BodyError(413, "body_too_large", f"The body is larger than {limit} bytes.")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise BodyError(413, "body_too_large", f"The body is larger than {limit} bytes.") from None
+    if not body.strip():
+        raise BodyError(400, "empty_body", 'The body is empty; send an event or {"events": [...]}.')
+    try:
+        return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise BodyError(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
+
+
+def events_from_payload(payload: Any) -> list[Any]:
+    if not isinstance(payload, dict):
+        raise BodyError(
+            400,
+            "invalid_shape",
+            'Send one event object, or {"events": [...]} with 1 to '
+            f"{settings.INGEST_MAX_EVENTS} events.",
+        )
+    if "events" not in payload:
+        return [payload]
+    extra = sorted(set(payload) - {"events"})
+    if extra:
+        raise BodyError(400, "invalid_shape", f'Unexpected key {extra[0]!r} beside "events".')
+    events = payload["events"]
+    if not isinstance(events, list):
+        raise BodyError(400, "invalid_shape", '"events" must be a list of event objects.')
+    if not events:
+        raise BodyError(400, "empty_batch", '"events" is empty; send 1 to 10,000 events.')
+    if len(events) > settings.INGEST_MAX_EVENTS:
+        raise BodyError(
+            413,
+            "too_many_events",
+            f"{len(events)} events in one request; the limit is {settings.INGEST_MAX_EVENTS}.",
+        )
+    return events
+
+
+_event_in = inline_serializer(
+    "EventIn",
+    {
+        "event_id": serializers.CharField(max_length=128),
+        "event_time": serializers.DateTimeField(),
+        "value": serializers.DecimalField(max_digits=20, decimal_places=6, coerce_to_string=True),
+        "metric": serializers.CharField(required=False),
+        "arrival_time": serializers.DateTimeField(required=False),
+        "source": serializers.CharField(required=False, max_length=64),
+    },
+)
+_ingest_errors = inline_serializer(
+    "IngestError",
+    many=True,
+    fields={
+        "index": serializers.IntegerField(),
+        "event_id": serializers.CharField(allow_null=True),
+        "field": serializers.CharField(),
+        "detail": serializers.CharField(),
+    },
+)
+_ingest_result = inline_serializer(
+    "IngestResult",
+    {
+        "accepted": serializers.IntegerField(),
+        "duplicates": serializers.IntegerField(),
+        "conflicts": serializers.IntegerField(),
+        "rejected": serializers.IntegerField(),
+        "errors": _ingest_errors,
+    },
+)
+_error = inline_serializer(
+    "Error", {"error": serializers.CharField(), "detail": serializers.CharField()}
+)
+
+
+class EventIngestApi(APIView):
+    parser_classes: list = []  # the body is decoded by parse_json_body
+
+    @extend_schema(
+        operation_id="events_ingest",
+        request={"application/json": _event_in},
+        responses={
+            202: _ingest_result,
+            400: OpenApiResponse(_error, description="Malformed body or every event invalid."),
+            413: OpenApiResponse(_error, description="Over 10,000 events or the size limit."),
+            415: OpenApiResponse(_error, description="Not application/json."),
+        },
+        description=(
+            'Post one event, or {"events": [...]} with up to 10,000. Accepted events are '
+            "durable when the answer is sent."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            raw_events = events_from_payload(parse_json_body(request))
+        except BodyError as exc:
+            return api_error(exc.status, exc.code, exc.detail)
+        result = events_ingest(
+            raw_events=raw_events,
+            received_at=timezone.now(),
+            channel=IngestChannel.API,
+            submitted_by_id=request.user.pk,
+        )
+        body = result.as_response()
+        if result.rejected == len(raw_events):
+            noun = "event is" if len(raw_events) == 1 else f"{len(raw_events)} events are"
+            return Response(
+                {"error": "invalid_events", "detail": f"The {noun} invalid.", **body}, status=400
+            )
+        return Response(body, status=202)
+
+
+class EventOutSerializer(serializers.Serializer):
+    event_id = serializers.CharField()
+    metric = serializers.CharField(source="metric.name")
+    day = serializers.DateField()
+    event_time = serializers.DateTimeField()
+    arrival_time = serializers.DateTimeField()
+    value = DecimalStringField()
+    source = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["received", "applied", "quarantined", "rejected_too_late"],
+        source="state.status",
+    )
+    late = serializers.BooleanField(allow_null=True, source="state.late")
+    snapshot = serializers.IntegerField(allow_null=True, source="state.snapshot")
+
+
+class EventDetailApi(APIView):
+    @extend_schema(
+        operation_id="events_retrieve",
+        responses={200: EventOutSerializer, 404: _error},
+    )
+    def get(self, request: Request, event_id: str) -> Response:
+        event = event_get(event_id=event_id)
+        if event is None:
+            return api_error(404, "not_found", f"No event with event_id {event_id!r}.")
+        event.state = event_state(event)
+        return Response(EventOutSerializer(event).data)
+
+
+def _broker_up(timeout: float = 1.0) -> bool:
+    from snapagg_project.celery import app
+
+    try:
+        with app.connection_for_write() as broker:
+            broker.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+    except Exception:
+        return False
+    return True
+
+
+class HealthApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="health",
+        responses={
+            200: inline_serializer(
+                "Health",
+                {
+                    "database": serializers.CharField(),
+                    "broker": serializers.ChoiceField(choices=["ok", "down"]),
+                    "workers": serializers.IntegerField(),
+                    "backlog": serializers.IntegerField(),
+                    "oldest_unapplied_seconds": serializers.FloatField(allow_null=True),
+                    "last_snapshot_run": serializers.DateTimeField(allow_null=True),
+                },
+            ),
+            503: inline_serializer("HealthDown", {"database": serializers.CharField()}),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        now = timezone.now()
+        try:
+            connection.ensure_connection()
+            backlog = backlog_get()
+            workers = len(workers_alive(now=now))
+            last_run = snapshot_run_last_completed()
+        except DatabaseError:
+            return Response({"database": "down"}, status=503)
+        oldest = backlog.oldest_received_at
+        return Response(
+            {
+                "database": "ok",
+                "broker": "ok" if _broker_up() else "down",
+                "workers": workers,
+                "backlog": backlog.events,
+                "oldest_unapplied_seconds": (
+                    round((now - oldest).total_seconds(), 3) if oldest else None
+                ),
+                "last_snapshot_run": last_run.finished_at if last_run else None,
+            }
+        )

@@ -1,0 +1,208 @@
+"""Ingested events, the batches they arrived in, and what applying a batch contributed."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from aggregation.models import TOTAL_DIGITS, VALUE_PLACES, DayTotal, Metric
+
+EVENT_VALUE_DIGITS = 20  # |value| < 10^14 with 6 decimal places
+
+
+class IngestChannel(models.TextChoices):
+    API = "api", "API"
+    FORM = "form", "Web form"
+    CSV = "csv", "CSV upload"
+    REPLAY = "replay", "Replay"
+    DEMO = "demo", "Demo data"
+
+
+class BatchStatus(models.TextChoices):
+    RECEIVED = "received", "Received (waiting to be applied)"
+    APPLIED = "applied", "Applied"
+
+
+class IngestBatch(models.Model):
+    """One accepted request. Its events are durable once the row commits; the apply task
+    claims it by flipping `status` in the same transaction that adds it to the totals."""
+
+    received_at = models.DateTimeField()
+    channel = models.CharField(max_length=16, choices=IngestChannel.choices)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    status = models.CharField(
+        max_length=16, choices=BatchStatus.choices, default=BatchStatus.RECEIVED
+    )
+    applied_at = models.DateTimeField(null=True, blank=True)
+    accepted_count = models.PositiveIntegerField(default=0)
+    duplicate_count = models.PositiveIntegerField(default=0)
+    conflict_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    enqueue_count = models.PositiveIntegerField(
+        default=0, help_text="How many times the apply task was queued for it."
+    )
+    last_enqueued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "ingest batches"
+        ordering = ["-id"]
+        indexes = [
+            # The sweeper, the backlog figure and the oldest-unapplied age.
+            models.Index(
+                fields=["received_at"],
+                condition=Q(status="received"),
+                name="batch_unapplied",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.accepted_count} events, {self.status})"
+
+
+class Event(models.Model):
+    """An event exactly as accepted. Written once; its status derives from its batch,
+    its contribution and any quarantine decision."""
+
+    event_id = models.CharField(max_length=128, unique=True)
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, db_index=False)
+    day = models.DateField(help_text="Day of event_time in the reporting time zone.")
+    day_total = models.ForeignKey(DayTotal, on_delete=models.PROTECT, related_name="events")
+    event_time = models.DateTimeField()
+    arrival_time = models.DateTimeField()
+    value = models.DecimalField(max_digits=EVENT_VALUE_DIGITS, decimal_places=VALUE_PLACES)
+    source = models.CharField(max_length=64, blank=True, default="")
+    batch = models.ForeignKey(
+        IngestBatch, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # Apply groups a batch by day; a snapshot's explanation looks up (batch, day).
+            models.Index(fields=["batch", "day_total"], name="event_batch_day"),
+        ]
+
+    def __str__(self) -> str:
+        return self.event_id
+
+    @property
+    def lateness(self):
+        return self.arrival_time - self.event_time
+
+
+class Conflict(models.Model):
+    """An event_id seen again with different content: recorded, never counted."""
+
+    event_id = models.CharField(max_length=128, db_index=True)
+    batch = models.ForeignKey(IngestBatch, on_delete=models.PROTECT, related_name="conflicts")
+    received_at = models.DateTimeField()
+    stored = models.JSONField(help_text="The content that was counted (first seen).")
+    incoming = models.JSONField(help_text="The different content that was refused.")
+    differing_fields = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"conflict on {self.event_id}"
+
+
+class ContributionKind(models.TextChoices):
+    BATCH = "batch", "Applied batch"
+    ACCEPTED = "accepted", "Accepted from quarantine"
+
+
+class Contribution(models.Model):
+    """What one applied batch (or one quarantine acceptance) added to one day total.
+
+    Append-only. The snapshot that first includes it stamps `snapshot_sequence`; the
+    events behind a snapshot's change are exactly those of its contributions.
+    """
+
+    day_total = models.ForeignKey(DayTotal, on_delete=models.PROTECT, related_name="contributions")
+    batch = models.ForeignKey(
+        IngestBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="contributions"
+    )
+    kind = models.CharField(
+        max_length=16, choices=ContributionKind.choices, default=ContributionKind.BATCH
+    )
+    value = models.DecimalField(max_digits=TOTAL_DIGITS, decimal_places=VALUE_PLACES)
+    event_count = models.PositiveIntegerField()
+    late_event_count = models.PositiveIntegerField(default=0)
+    too_late_event_count = models.PositiveIntegerField(default=0)
+    applied_at = models.DateTimeField()
+    snapshot_sequence = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # A second line of defence behind the batch claim: one contribution per
+            # (batch, day), so a batch can never be added to a day twice.
+            models.UniqueConstraint(
+                fields=["batch", "day_total"],
+                condition=Q(batch__isnull=False),
+                name="contribution_once_per_batch_day",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["day_total"],
+                condition=Q(snapshot_sequence__isnull=True),
+                name="contribution_unsnapshotted",
+            ),
+            models.Index(fields=["day_total", "snapshot_sequence"], name="contribution_snapshot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"+{self.value} to {self.day_total_id} ({self.event_count} events)"
+
+
+class QuarantineStatus(models.TextChoices):
+    HELD = "held", "Held for review"
+    ACCEPTED = "accepted", "Accepted (counted as a restatement)"
+    REJECTED = "rejected", "Rejected (kept on record, not counted)"
+
+
+class QuarantinedEvent(models.Model):
+    """A too-late event of a metric whose policy is quarantine. Never deleted."""
+
+    event = models.OneToOneField(
+        Event, primary_key=True, on_delete=models.PROTECT, related_name="quarantine"
+    )
+    day_total = models.ForeignKey(DayTotal, on_delete=models.PROTECT, related_name="quarantined")
+    status = models.CharField(
+        max_length=16, choices=QuarantineStatus.choices, default=QuarantineStatus.HELD
+    )
+    held_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    decision_reason = models.TextField(blank=True)
+    contribution = models.ForeignKey(
+        Contribution, null=True, blank=True, on_delete=models.PROTECT, related_name="accepted"
+    )
+
+    class Meta:
+        ordering = ["-held_at"]
+        indexes = [
+            models.Index(fields=["held_at"], condition=Q(status="held"), name="quarantine_held")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} ({self.status})"
+
+
+class WorkerHeartbeat(models.Model):
+    """Written every few seconds by each running Celery worker (any broker)."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.hostname

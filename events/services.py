@@ -1,0 +1,598 @@
+"""Writes for ingestion: accept events durably, apply batches to day totals exactly once,
+re-enqueue what was left behind, and decide on quarantined events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, Sum
+
+from aggregation.calendar import day_end
+from aggregation.models import DayTotal, Metric, TooLatePolicy
+from aggregation.selectors import reporting_timezone
+from events.models import (
+    BatchStatus,
+    Conflict,
+    Contribution,
+    ContributionKind,
+    Event,
+    IngestBatch,
+    QuarantinedEvent,
+    QuarantineStatus,
+    WorkerHeartbeat,
+)
+from events.validation import EventFieldError, ValidationContext, ValidEvent, validate_event
+from snapagg_project.db import advisory_xact_lock_try, is_postgresql
+
+logger = logging.getLogger(__name__)
+ZERO = Decimal(0)
+
+
+# --- Ingest -------------------------------------------------------------------------------
+
+
+@dataclass
+class IngestResult:
+    batch_id: int | None = None
+    accepted: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    days: list[tuple[str, dt.date]] = field(default_factory=list)
+
+    def as_response(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "conflicts": self.conflicts,
+            "rejected": self.rejected,
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class _Classified:
+    new: list[ValidEvent] = field(default_factory=list)
+    duplicates: int = 0
+    conflicts: list[tuple[ValidEvent, dict[str, str]]] = field(default_factory=list)
+
+
+def _validation_context(received_at: dt.datetime) -> ValidationContext:
+    metrics = list(Metric.objects.values_list("name", "id", "is_default"))
+    default = next((name for name, _, is_default in metrics if is_default), None)
+    return ValidationContext(
+        metric_ids={name: metric_id for name, metric_id, _ in metrics},
+        default_metric=default or "",
+        tz=reporting_timezone(),
+        received_at=received_at,
+        max_future_skew=dt.timedelta(seconds=settings.INGEST_MAX_FUTURE_SKEW_SECONDS),
+    )
+
+
+def _error(index: int, raw: Any, field_name: str, detail: str) -> dict[str, Any]:
+    event_id = raw.get("event_id") if isinstance(raw, dict) else None
+    return {
+        "index": index,
+        "event_id": event_id if isinstance(event_id, str) else None,
+        "field": field_name,
+        "detail": detail,
+    }
+
+
+def _validate_all(
+    raw_events: Sequence[Any], context: ValidationContext
+) -> tuple[list[ValidEvent], list[dict[str, Any]], _Classified]:
+    """Validate every event; fold repeats of an id inside the batch into the first one."""
+    first_seen: dict[str, ValidEvent] = {}
+    errors: list[dict[str, Any]] = []
+    repeats = _Classified()
+    for index, raw in enumerate(raw_events):
+        try:
+            event = validate_event(raw, context)
+        except EventFieldError as exc:
+            errors.append(_error(index, raw, exc.field, exc.detail))
+            continue
+        earlier = first_seen.get(event.event_id)
+        if earlier is None:
+            first_seen[event.event_id] = event
+        elif earlier.content() == event.content():
+            repeats.duplicates += 1
+        else:
+            repeats.conflicts.append((event, earlier.content()))
+    return list(first_seen.values()), errors, repeats
+
+
+def _stored_contents(event_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    rows = Event.objects.filter(event_id__in=list(event_ids)).values_list(
+        "event_id", "metric__name", "event_time", "value", "source"
+    )
+    return {
+        event_id: {
+            "metric": metric,
+            "event_time": event_time.astimezone(dt.UTC).isoformat(),
+            "value": str(value),
+            "source": source,
+        }
+        for event_id, metric, event_time, value, source in rows
+    }
+
+
+def _classify(events: Sequence[ValidEvent], stored: dict[str, dict[str, str]]) -> _Classified:
+    result = _Classified()
+    for event in events:
+        existing = stored.get(event.event_id)
+        if existing is None:
+            result.new.append(event)
+        elif existing == event.content():
+            result.duplicates += 1
+        else:
+            result.conflicts.append((event, existing))
+    return result
+
+
+def day_totals_ensure(pairs: Iterable[tuple[int, dt.date]]) -> dict[tuple[int, dt.date], int]:
+    """Create any missing day totals and return their ids by (metric_id, day).
+
+    Rows are inserted in sorted order so two concurrent ingests that create the same new
+    days wait on each other in the same order instead of deadlocking.
+    """
+    ordered = sorted(set(pairs))
+    if not ordered:
+        return {}
+    tz = reporting_timezone()
+    DayTotal.objects.bulk_create(
+        [DayTotal(metric_id=m, day=d, day_end=day_end(d, tz)) for m, d in ordered],
+        ignore_conflicts=True,
+    )
+    days_by_metric: dict[int, list[dt.date]] = defaultdict(list)
+    for metric_id, day in ordered:
+        days_by_metric[metric_id].append(day)
+    wanted = Q()
+    for metric_id, days in days_by_metric.items():
+        wanted |= Q(metric_id=metric_id, day__in=days)
+    rows = DayTotal.objects.filter(wanted).values_list("id", "metric_id", "day")
+    return {(metric_id, day): pk for pk, metric_id, day in rows}
+
+
+_PG_INSERT_EVENTS = """
+INSERT INTO events_event
+    (event_id, metric_id, day, day_total_id, event_time, arrival_time, value, source, batch_id)
+SELECT e.event_id, e.metric_id, e.day, e.day_total_id, e.event_time, e.arrival_time,
+       e.value, e.source, %s
+FROM unnest(%s::text[], %s::bigint[], %s::date[], %s::bigint[], %s::timestamptz[],
+            %s::timestamptz[], %s::numeric[], %s::text[])
+     AS e(event_id, metric_id, day, day_total_id, event_time, arrival_time, value, source)
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+"""
+
+
+def _events_insert(
+    batch_id: int, events: Sequence[ValidEvent], day_total_ids: dict[tuple[int, dt.date], int]
+) -> set[str]:
+    """Insert new events in one statement; return the ids actually inserted."""
+    if not events:
+        return set()
+    if is_postgresql():
+        # ON CONFLICT DO NOTHING: an id inserted meanwhile by a concurrent request is
+        # skipped here and classified afterwards against the stored row.
+        params = [
+            batch_id,
+            [e.event_id for e in events],
+            [e.metric_id for e in events],
+            [e.day for e in events],
+            [day_total_ids[(e.metric_id, e.day)] for e in events],
+            [e.event_time for e in events],
+            [e.arrival_time for e in events],
+            [e.value for e in events],
+            [e.source for e in events],
+        ]
+        connection.ensure_connection()
+        with connection.connection.cursor() as cursor:
+            cursor.execute(_PG_INSERT_EVENTS, params)
+            return {row[0] for row in cursor.fetchall()}
+    # Elsewhere (SQLite) the IMMEDIATE transaction holds the write lock since it began,
+    # so the existence check before this insert cannot be raced.
+    Event.objects.bulk_create(
+        [
+            Event(
+                event_id=e.event_id,
+                metric_id=e.metric_id,
+                day=e.day,
+                day_total_id=day_total_ids[(e.metric_id, e.day)],
+                event_time=e.event_time,
+                arrival_time=e.arrival_time,
+                value=e.value,
+                source=e.source,
+                batch_id=batch_id,
+            )
+            for e in events
+        ],
+        batch_size=500,
+    )
+    return {e.event_id for e in events}
+
+
+def _conflicts_record(
+    batch_id: int, received_at: dt.datetime, conflicts: Sequence[tuple[ValidEvent, dict]]
+) -> None:
+    Conflict.objects.bulk_create(
+        [
+            Conflict(
+                event_id=event.event_id,
+                batch_id=batch_id,
+                received_at=received_at,
+                stored=stored,
+                incoming=event.content(),
+                differing_fields=sorted(k for k, v in event.content().items() if stored[k] != v),
+            )
+            for event, stored in conflicts
+        ]
+    )
+
+
+def events_ingest(
+    *,
+    raw_events: Sequence[Any],
+    received_at: dt.datetime,
+    channel: str,
+    submitted_by_id: int | None = None,
+    enqueue: bool = True,
+) -> IngestResult:
+    """Validate and durably store a batch of events; enqueue its apply after commit.
+
+    Valid events are kept even when others in the batch are invalid. Duplicates (same id,
+    same content) are counted and dropped; conflicts (same id, other content) are recorded.
+    """
+    context = _validation_context(received_at)
+    valid, errors, repeats = _validate_all(raw_events, context)
+    result = IngestResult(rejected=len(errors), errors=errors)
+    if not valid:
+        return result
+    with transaction.atomic():
+        classified = _classify(valid, _stored_contents(e.event_id for e in valid))
+        conflicts = repeats.conflicts + classified.conflicts
+        batch = IngestBatch.objects.create(
+            received_at=received_at,
+            channel=channel,
+            submitted_by_id=submitted_by_id,
+            status=BatchStatus.RECEIVED if classified.new else BatchStatus.APPLIED,
+            applied_at=None if classified.new else received_at,
+            accepted_count=len(classified.new),
+            duplicate_count=repeats.duplicates + classified.duplicates,
+            conflict_count=len(conflicts),
+            rejected_count=len(errors),
+            enqueue_count=1 if enqueue and classified.new else 0,
+            last_enqueued_at=received_at if enqueue and classified.new else None,
+        )
+        day_total_ids = day_totals_ensure((e.metric_id, e.day) for e in classified.new)
+        inserted = _events_insert(batch.pk, classified.new, day_total_ids)
+        accepted = [e for e in classified.new if e.event_id in inserted]
+        raced = [e for e in classified.new if e.event_id not in inserted]
+        if raced:
+            late_classified = _classify(raced, _stored_contents(e.event_id for e in raced))
+            classified.duplicates += late_classified.duplicates
+            conflicts += late_classified.conflicts
+            IngestBatch.objects.filter(pk=batch.pk).update(
+                accepted_count=len(accepted),
+                duplicate_count=repeats.duplicates + classified.duplicates,
+                conflict_count=len(conflicts),
+                status=BatchStatus.RECEIVED if accepted else BatchStatus.APPLIED,
+                applied_at=None if accepted else received_at,
+            )
+        _conflicts_record(batch.pk, received_at, conflicts)
+        if enqueue and accepted:
+            batch_id = batch.pk
+            transaction.on_commit(lambda: batch_enqueue_apply(batch_id))
+    result.batch_id = batch.pk
+    result.accepted = len(accepted)
+    result.duplicates = repeats.duplicates + classified.duplicates
+    result.conflicts = len(conflicts)
+    result.days = sorted({(e.metric_name, e.day) for e in accepted})
+    return result
+
+
+def batch_enqueue_apply(batch_id: int) -> bool:
+    """Publish the apply task. A failed publish is logged, not raised: the events are
+    already durable and the sweeper re-enqueues the batch once it is overdue."""
+    from events.tasks import apply_batch
+
+    try:
+        apply_batch.apply_async(
+            args=[batch_id],
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
+        )
+    except Exception:
+        logger.exception("Could not enqueue batch %s; the sweeper will retry it", batch_id)
+        return False
+    return True
+
+
+# --- Apply --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchApplyResult:
+    batch_id: int
+    applied: bool
+    events: int = 0
+    held: int = 0
+    day_totals: int = 0
+
+
+@dataclass(frozen=True)
+class _DayGroup:
+    """Aggregates of one batch's events on one day (computed in SQL)."""
+
+    day_total_id: int
+    events: int
+    total: Decimal
+    after_day_end: int
+    past_final: int
+    past_final_total: Decimal
+
+
+def _batch_groups(batch_id: int) -> list[_DayGroup]:
+    final_at = F("day_total__day_end") + F("metric__allowed_lateness")
+    rows = (
+        Event.objects.filter(batch_id=batch_id)
+        .values("day_total_id")
+        .annotate(
+            events=Count("pk"),
+            total=Sum("value"),
+            after_day_end=Count("pk", filter=Q(arrival_time__gte=F("day_total__day_end"))),
+            past_final=Count("pk", filter=Q(arrival_time__gte=final_at)),
+            past_final_total=Sum("value", filter=Q(arrival_time__gte=final_at)),
+        )
+        .order_by("day_total_id")
+    )
+    return [
+        _DayGroup(
+            day_total_id=row["day_total_id"],
+            events=row["events"],
+            total=row["total"] or ZERO,
+            after_day_end=row["after_day_end"],
+            past_final=row["past_final"],
+            past_final_total=row["past_final_total"] or ZERO,
+        )
+        for row in rows
+    ]
+
+
+def day_totals_lock(ids: Iterable[int]) -> dict[int, DayTotal]:
+    """Lock day totals in id order (a fixed order, so concurrent lockers cannot deadlock)."""
+    locked = (
+        DayTotal.objects.select_for_update(of=("self",))
+        .select_related("metric")
+        .filter(pk__in=sorted(set(ids)))
+        .order_by("pk")
+    )
+    return {day_total.pk: day_total for day_total in locked}
+
+
+def _hold_too_late(batch_id: int, day_total: DayTotal, *, everything: bool, now) -> None:
+    events = Event.objects.filter(batch_id=batch_id, day_total_id=day_total.pk)
+    if not everything:
+        events = events.filter(arrival_time__gte=day_total.final_at)
+    QuarantinedEvent.objects.bulk_create(
+        [
+            QuarantinedEvent(event_id=pk, day_total_id=day_total.pk, held_at=now)
+            for pk in events.values_list("pk", flat=True)
+        ]
+    )
+
+
+def _contribution_for(
+    batch_id: int, group: _DayGroup, day_total: DayTotal, now: dt.datetime
+) -> tuple[Contribution | None, int]:
+    """What this batch adds to one day; holds too-late events under quarantine policy.
+
+    An event is late if its day already had a snapshot and it arrived after the day ended;
+    too late if the day was already final (final snapshot taken, or allowed lateness past).
+    """
+    everything_too_late = day_total.finalized
+    too_late = group.events if everything_too_late else group.past_final
+    too_late_total = group.total if everything_too_late else group.past_final_total
+    late = group.after_day_end if day_total.snapshot_count else 0
+    held = 0
+    events, total = group.events, group.total
+    if too_late and day_total.metric.too_late_policy == TooLatePolicy.QUARANTINE:
+        _hold_too_late(batch_id, day_total, everything=everything_too_late, now=now)
+        held = too_late
+        events, total = events - too_late, total - too_late_total
+        late = max(late - too_late, 0)
+        too_late = 0
+    if not events:
+        return None, held
+    contribution = Contribution(
+        day_total_id=day_total.pk,
+        batch_id=batch_id,
+        kind=ContributionKind.BATCH,
+        value=total,
+        event_count=events,
+        late_event_count=late,
+        too_late_event_count=too_late,
+        applied_at=now,
+    )
+    return contribution, held
+
+
+def _day_total_add(day_total: DayTotal, contribution: Contribution, now: dt.datetime) -> None:
+    day_total.value += contribution.value
+    day_total.event_count += contribution.event_count
+    day_total.late_event_count += contribution.late_event_count
+    day_total.too_late_event_count += contribution.too_late_event_count
+    day_total.revision += 1
+    day_total.last_applied_at = now
+
+
+DAY_TOTAL_APPLY_FIELDS = [
+    "value",
+    "event_count",
+    "late_event_count",
+    "too_late_event_count",
+    "revision",
+    "last_applied_at",
+]
+
+
+def batch_apply(*, batch_id: int, now: dt.datetime) -> BatchApplyResult:
+    """Add one batch's events to the day totals, exactly once.
+
+    Safe under redelivery, a second worker and crashes: the claim (a conditional UPDATE
+    on the batch row) and every total increment commit in one transaction. A concurrent
+    second apply blocks on the batch row lock, then re-reads status='applied' and matches
+    nothing; a crash rolls back claim and increments together, leaving the batch to be
+    applied again. The unique (batch, day_total) constraint on contributions backs this up.
+    """
+    with transaction.atomic():
+        claimed = IngestBatch.objects.filter(pk=batch_id, status=BatchStatus.RECEIVED).update(
+            status=BatchStatus.APPLIED, applied_at=now
+        )
+        if not claimed:
+            return BatchApplyResult(batch_id=batch_id, applied=False)
+        groups = _batch_groups(batch_id)
+        day_totals = day_totals_lock(group.day_total_id for group in groups)
+        contributions: list[Contribution] = []
+        held = 0
+        for group in groups:
+            day_total = day_totals[group.day_total_id]
+            contribution, group_held = _contribution_for(batch_id, group, day_total, now)
+            held += group_held
+            if contribution is not None:
+                contributions.append(contribution)
+                _day_total_add(day_total, contribution, now)
+        Contribution.objects.bulk_create(contributions)
+        changed = [day_totals[c.day_total_id] for c in contributions]
+        DayTotal.objects.bulk_update(changed, DAY_TOTAL_APPLY_FIELDS)
+    return BatchApplyResult(
+        batch_id=batch_id,
+        applied=True,
+        events=sum(c.event_count for c in contributions),
+        held=held,
+        day_totals=len(changed),
+    )
+
+
+# --- Sweeper ------------------------------------------------------------------------------
+
+SWEEP_LOCK = "snapagg.sweep_unapplied_batches"
+SWEEP_LIMIT = 1000
+
+
+def batches_requeue_stale(
+    *,
+    now: dt.datetime,
+    older_than: dt.timedelta,
+    enqueue: Callable[[int], bool] = batch_enqueue_apply,
+) -> list[int]:
+    """Re-enqueue batches still unapplied `older_than` after receipt and after their last
+    enqueue (a lost message, a worker killed before acking, a broker outage)."""
+    cutoff = now - older_than
+    with transaction.atomic():
+        if not advisory_xact_lock_try(SWEEP_LOCK):
+            return []
+        stale = list(
+            IngestBatch.objects.filter(status=BatchStatus.RECEIVED, received_at__lt=cutoff)
+            .filter(Q(last_enqueued_at__isnull=True) | Q(last_enqueued_at__lt=cutoff))
+            .order_by("received_at")
+            .values_list("pk", flat=True)[:SWEEP_LIMIT]
+        )
+        if not stale:
+            return []
+        IngestBatch.objects.filter(pk__in=stale).update(
+            enqueue_count=F("enqueue_count") + 1, last_enqueued_at=now
+        )
+        transaction.on_commit(lambda: [enqueue(batch_id) for batch_id in stale])
+    logger.warning("Re-enqueued %d batches left unapplied", len(stale))
+    return stale
+
+
+# --- Quarantine decisions -------------------------------------------------------------------
+
+
+def _held_locked(event_pks: Sequence[int]) -> list[QuarantinedEvent]:
+    return list(
+        QuarantinedEvent.objects.select_for_update(of=("self",))
+        .select_related("event")
+        .filter(pk__in=event_pks, status=QuarantineStatus.HELD)
+        .order_by("pk")
+    )
+
+
+def quarantine_accept(
+    *, event_pks: Sequence[int], decided_by_id: int | None, reason: str, now: dt.datetime
+) -> int:
+    """Count held events after all, as a restatement of their days. Returns how many."""
+    with transaction.atomic():
+        held = _held_locked(event_pks)
+        by_day: dict[int, list[QuarantinedEvent]] = defaultdict(list)
+        for entry in held:
+            by_day[entry.day_total_id].append(entry)
+        day_totals = day_totals_lock(by_day)
+        for day_total_id, entries in by_day.items():
+            day_total = day_totals[day_total_id]
+            late = sum(
+                1
+                for entry in entries
+                if day_total.snapshot_count and entry.event.arrival_time >= day_total.day_end
+            )
+            contribution = Contribution.objects.create(
+                day_total_id=day_total_id,
+                kind=ContributionKind.ACCEPTED,
+                value=sum((entry.event.value for entry in entries), ZERO),
+                event_count=len(entries),
+                late_event_count=late,
+                too_late_event_count=len(entries),
+                applied_at=now,
+            )
+            _day_total_add(day_total, contribution, now)
+            QuarantinedEvent.objects.filter(pk__in=[entry.pk for entry in entries]).update(
+                status=QuarantineStatus.ACCEPTED,
+                decided_at=now,
+                decided_by_id=decided_by_id,
+                decision_reason=reason,
+                contribution=contribution,
+            )
+        DayTotal.objects.bulk_update(list(day_totals.values()), DAY_TOTAL_APPLY_FIELDS)
+    return len(held)
+
+
+def quarantine_reject(
+    *, event_pks: Sequence[int], decided_by_id: int | None, reason: str, now: dt.datetime
+) -> int:
+    """Keep held events on record, uncounted. Returns how many were rejected."""
+    with transaction.atomic():
+        held = _held_locked(event_pks)
+        QuarantinedEvent.objects.filter(pk__in=[entry.pk for entry in held]).update(
+            status=QuarantineStatus.REJECTED,
+            decided_at=now,
+            decided_by_id=decided_by_id,
+            decision_reason=reason,
+        )
+    return len(held)
+
+
+# --- Worker heartbeat ---------------------------------------------------------------------
+
+
+def worker_heartbeat_record(
+    *, hostname: str, pid: int, started_at: dt.datetime, now: dt.datetime
+) -> None:
+    WorkerHeartbeat.objects.update_or_create(
+        hostname=hostname, defaults={"pid": pid, "started_at": started_at, "last_seen": now}
+    )
+
+
+def worker_heartbeat_remove(*, hostname: str) -> None:
+    WorkerHeartbeat.objects.filter(hostname=hostname).delete()

@@ -1,0 +1,150 @@
+"""Turn one decoded JSON event into a validated event, or say which field is wrong and why.
+
+Plain Python rather than a DRF serializer: a batch holds up to 10,000 events and per-event
+serializer overhead would dominate ingest time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aggregation.calendar import day_of
+
+EVENT_FIELDS = frozenset({"event_id", "event_time", "value", "metric", "arrival_time", "source"})
+MAX_EVENT_ID_LENGTH = 128
+MAX_SOURCE_LENGTH = 64
+VALUE_QUANTUM = Decimal("0.000001")
+VALUE_LIMIT = Decimal(10) ** 14  # the column holds 20 digits, 6 of them decimals
+EARLIEST_YEAR = 1970
+
+
+class EventFieldError(Exception):
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field = field
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class ValidEvent:
+    event_id: str
+    metric_id: int
+    metric_name: str
+    day: dt.date
+    event_time: dt.datetime
+    arrival_time: dt.datetime
+    value: Decimal
+    source: str
+
+    def content(self) -> dict[str, str]:
+        """What must match for a repeat of this event_id to be a harmless duplicate.
+        arrival_time is left out: a client retrying the same event is not a conflict."""
+        return {
+            "metric": self.metric_name,
+            "event_time": self.event_time.astimezone(dt.UTC).isoformat(),
+            "value": str(self.value),
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationContext:
+    metric_ids: dict[str, int]
+    default_metric: str
+    tz: ZoneInfo
+    received_at: dt.datetime
+    max_future_skew: dt.timedelta
+
+
+def _text(raw: Any, field: str, *, max_length: int, required: bool) -> str:
+    if raw is None:
+        if required:
+            raise EventFieldError(field, f"{field} is required.")
+        return ""
+    if not isinstance(raw, str):
+        raise EventFieldError(field, f"{field} must be a string.")
+    if required and not raw.strip():
+        raise EventFieldError(field, f"{field} must not be empty.")
+    if len(raw) > max_length:
+        raise EventFieldError(field, f"{field} must be at most {max_length} characters.")
+    if "\x00" in raw:
+        raise EventFieldError(field, f"{field} must not contain NUL characters.")
+    return raw
+
+
+def parse_instant(raw: Any, field: str) -> dt.datetime:
+    if not isinstance(raw, str):
+        raise EventFieldError(field, f"{field} must be an ISO 8601 string with an offset.")
+    try:
+        instant = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise EventFieldError(
+            field, f"{field} is not an ISO 8601 time (e.g. 2026-11-20T14:30:00Z)."
+        ) from None
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise EventFieldError(field, f"{field} has no UTC offset; add Z or +hh:mm.")
+    if instant.year < EARLIEST_YEAR:
+        raise EventFieldError(field, f"{field} is before {EARLIEST_YEAR}.")
+    return instant.astimezone(dt.UTC)
+
+
+def parse_value(raw: Any) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, int | Decimal | str | float):
+        raise EventFieldError("value", "value must be a number or a decimal string.")
+    try:
+        value = raw if isinstance(raw, Decimal) else Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise EventFieldError("value", "value is not a decimal number.") from None
+    if not value.is_finite():
+        raise EventFieldError("value", "value must be finite (not NaN or Infinity).")
+    if abs(value) >= VALUE_LIMIT:
+        raise EventFieldError("value", "value must be smaller than 10^14 in magnitude.")
+    quantized = value.quantize(VALUE_QUANTUM)
+    if quantized != value:
+        raise EventFieldError("value", "value has more than 6 decimal places.")
+    return quantized
+
+
+def validate_event(raw: Any, context: ValidationContext) -> ValidEvent:
+    if not isinstance(raw, dict):
+        raise EventFieldError("event", "each event must be a JSON object.")
+    unknown = raw.keys() - EVENT_FIELDS
+    if unknown:
+        name = sorted(str(key) for key in unknown)[0]
+        raise EventFieldError(name, f"unknown field {name!r}.")
+    event_id = _text(raw.get("event_id"), "event_id", max_length=MAX_EVENT_ID_LENGTH, required=True)
+    event_time = parse_instant(raw.get("event_time"), "event_time")
+    latest = context.received_at + context.max_future_skew
+    if event_time > latest:
+        raise EventFieldError("event_time", "event_time is in the future.")
+    if "value" not in raw:
+        raise EventFieldError("value", "value is required.")
+    value = parse_value(raw["value"])
+    arrival_raw = raw.get("arrival_time")
+    arrival_time = context.received_at
+    if arrival_raw is not None:
+        arrival_time = parse_instant(arrival_raw, "arrival_time")
+        if arrival_time > latest:
+            raise EventFieldError("arrival_time", "arrival_time is in the future.")
+        if arrival_time < event_time - context.max_future_skew:
+            raise EventFieldError("arrival_time", "arrival_time is before event_time.")
+    metric_name = raw.get("metric")
+    if metric_name is None:
+        metric_name = context.default_metric
+    elif not isinstance(metric_name, str) or metric_name not in context.metric_ids:
+        raise EventFieldError("metric", f"unknown metric {metric_name!r}.")
+    source = _text(raw.get("source"), "source", max_length=MAX_SOURCE_LENGTH, required=False)
+    return ValidEvent(
+        event_id=event_id,
+        metric_id=context.metric_ids[metric_name],
+        metric_name=metric_name,
+        day=day_of(event_time, context.tz),
+        event_time=event_time,
+        arrival_time=arrival_time,
+        value=value,
+        source=source,
+    )

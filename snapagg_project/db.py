@@ -1,0 +1,31 @@
+"""Database helpers shared by the apps."""
+
+from __future__ import annotations
+
+import zlib
+
+from django.db import connection
+
+
+def advisory_lock_key(name: str) -> int:
+    """A stable 32-bit key for a named lock."""
+    return zlib.crc32(name.encode())
+
+
+def advisory_xact_lock_try(name: str) -> bool:
+    """Take a transaction-scoped lock named `name`, or return False if another session has it.
+
+    On PostgreSQL this is `pg_try_advisory_xact_lock`: released at commit or rollback, so a
+    crashed holder can never leave it stuck. SQLite has no such lock, but with
+    transaction_mode=IMMEDIATE every write transaction already holds the database-wide write
+    lock, so two holders cannot overlap there either.
+    """
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [advisory_lock_key(name)])
+        return bool(cursor.fetchone()[0])
+
+
+def is_postgresql() -> bool:
+    return connection.vendor == "postgresql"

@@ -1,0 +1,22 @@
+"""Serializer fields shared by the API modules."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from snapagg_project.numbers import decimal_str
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "12.50"})
+class DecimalStringField(serializers.Field):
+    """A decimal written as an exact string ("12.50"), never a float."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Decimal) -> str:
+        return decimal_str(value)

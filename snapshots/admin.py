@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from snapagg_project.admin_mixins import ReadOnlyAdminMixin
+from snapagg_project.numbers import decimal_str, signed_decimal_str
+from snapshots.models import Snapshot, SnapshotRun
+
+
+@admin.register(Snapshot)
+class SnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "day",
+        "metric",
+        "sequence",
+        "taken_at",
+        "value_display",
+        "change_display",
+        "change_events",
+        "late_events",
+        "status",
+        "reason",
+    ]
+    list_filter = ["metric", "reason", "status"]
+    list_select_related = ["metric"]
+    date_hierarchy = "day"
+    raw_id_fields = ["day_total", "run"]
+    search_fields = ["metric__name"]
+
+    @admin.display(description="value", ordering="value")
+    def value_display(self, snapshot: Snapshot) -> str:
+        return decimal_str(snapshot.value)
+
+    @admin.display(description="change", ordering="change")
+    def change_display(self, snapshot: Snapshot) -> str:
+        return signed_decimal_str(snapshot.change)
+
+
+@admin.register(SnapshotRun)
+class SnapshotRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "started_at",
+        "trigger",
+        "outcome",
+        "days_snapshotted",
+        "duration_ms",
+    ]
+    list_filter = ["outcome", "trigger"]
+    date_hierarchy = "started_at"

@@ -1,0 +1,222 @@
+"""Shared fixtures. Time is always passed in; nothing here reads the clock for logic."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from aggregation.models import DayTotal, Metric, ReportingTimezone
+from events.models import BatchStatus, IngestBatch, IngestChannel
+from events.services import IngestResult, batch_apply, events_ingest
+from snapshots.models import RunTrigger, Snapshot, SnapshotRun
+from snapshots.services import snapshot_run_execute
+from tests.factories import UserFactory
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+
+
+def _require(condition: bool, what: str) -> None:
+    """Missing PostgreSQL/Redis is a failure in CI and a skip elsewhere."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but is not configured", pytrace=False)
+    pytest.skip(f"needs {what}")
+
+
+def uses_postgresql() -> bool:
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def uses_redis() -> bool:
+    return settings.CELERY_BROKER_URL.startswith("redis://")
+
+
+@pytest.fixture(autouse=True)
+def _backend_requirements(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("postgres"):
+        _require(uses_postgresql(), "PostgreSQL (DATABASE_URL=postgres://...)")
+    if request.node.get_closest_marker("redis"):
+        _require(uses_redis(), "Redis (CELERY_BROKER_URL=redis://...)")
+
+
+@pytest.fixture(autouse=True)
+def _baseline_rows(request: pytest.FixtureRequest) -> None:
+    """Rows the migrations create; transactional tests flush them, so put them back."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        return
+    transactional = marker.kwargs.get("transaction", False)
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    ReportingTimezone.objects.get_or_create(id=1, defaults={"name": settings.REPORTING_TIMEZONE})
+    if not Metric.objects.filter(is_default=True).exists():
+        Metric.objects.create(
+            name="default",
+            description="Events that name no metric.",
+            is_default=True,
+            allowed_lateness=dt.timedelta(days=1),
+        )
+
+
+def event(
+    event_id: str,
+    event_time: dt.datetime | str,
+    value: Any = "1",
+    **fields: Any,
+) -> dict[str, Any]:
+    """An event as a client would post it."""
+    if isinstance(event_time, dt.datetime):
+        event_time = event_time.isoformat()
+    for name in ("arrival_time",):
+        if isinstance(fields.get(name), dt.datetime):
+            fields[name] = fields[name].isoformat()
+    return {"event_id": event_id, "event_time": event_time, "value": value, **fields}
+
+
+@dataclass
+class Pipeline:
+    """Drives the production services with an explicit clock, as replay does."""
+
+    def ingest(self, events: list[dict[str, Any]], at: dt.datetime) -> IngestResult:
+        return events_ingest(
+            raw_events=events, received_at=at, channel=IngestChannel.API, enqueue=False
+        )
+
+    def apply_pending(self, at: dt.datetime) -> int:
+        pending = IngestBatch.objects.filter(status=BatchStatus.RECEIVED).order_by("pk")
+        return sum(
+            1
+            for pk in pending.values_list("pk", flat=True)
+            if batch_apply(batch_id=pk, now=at).applied
+        )
+
+    def post(self, events: list[dict[str, Any]], at: dt.datetime) -> IngestResult:
+        result = self.ingest(events, at)
+        self.apply_pending(at)
+        return result
+
+    def snapshot(self, at: dt.datetime) -> SnapshotRun:
+        return snapshot_run_execute(now=at, trigger=RunTrigger.MANUAL)
+
+    def total(self, day: dt.date, metric: str = "default") -> DayTotal:
+        return DayTotal.objects.get(metric__name=metric, day=day)
+
+    def snapshots(self, day: dt.date, metric: str = "default") -> list[Snapshot]:
+        return list(Snapshot.objects.filter(metric__name=metric, day=day).order_by("sequence"))
+
+
+@pytest.fixture
+def pipeline() -> Pipeline:
+    return Pipeline()
+
+
+@pytest.fixture
+def operator(db):
+    return UserFactory(username="operator", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def api_client(db) -> APIClient:
+    user = UserFactory(username="api-client")
+    token, _ = Token.objects.get_or_create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+def test_database_url() -> str:
+    """The URL of the database this test run is using (the test_ database)."""
+    db = connection.settings_dict
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        return f"sqlite:///{db['NAME']}"
+    auth = quote(db["USER"] or "")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"])
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+test_database_url.__test__ = False  # not a test
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _wait_for(predicate, timeout: float, what: str, worker: WorkerProcess | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if worker is not None and worker.process.poll() is not None:
+            raise AssertionError(f"worker exited while waiting for {what}:\n{worker.log()}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+wait_for = _wait_for
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[WorkerProcess]:
+    """A real `celery worker` process on the real broker and the test database."""
+    _require(uses_redis(), "Redis (CELERY_BROKER_URL=redis://...)")
+    from events.models import WorkerHeartbeat
+    from snapagg_project.celery import app
+
+    app.control.purge()
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "WORKER_HEARTBEAT_SECONDS": "1",
+        "DJANGO_SETTINGS_MODULE": "snapagg_project.settings",
+    }
+    log_path = tmp_path / "worker.log"
+    hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "snapagg_project", "worker",
+                "-P", "threads", "-c", "2", "--without-mingle", "--without-gossip",
+                "-l", "info", "-n", hostname,
+            ],
+            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    worker = WorkerProcess(process=process, log_path=log_path)
+    try:
+        _wait_for(
+            lambda: WorkerHeartbeat.objects.filter(hostname=hostname).exists(),
+            60,
+            "the worker's first heartbeat",
+            worker,
+        )
+        yield worker
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
