@@ -18,10 +18,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from events.models import IngestChannel
-from events.selectors import backlog_get, event_get, event_state, workers_alive
+from events.selectors import backlog_get, broker_reachable, event_get, event_state, workers_alive
 from events.services import events_ingest
 from snapagg_project.api_errors import api_error
+from snapagg_project.permissions import CanPostEvents
 from snapagg_project.serializer_fields import DecimalStringField
+from snapagg_project.throttling import IngestRateThrottle
 from snapshots.selectors import snapshot_run_last_completed
 
 
@@ -124,6 +126,8 @@ _error = inline_serializer(
 
 class EventIngestApi(APIView):
     parser_classes: list = []  # the body is decoded by parse_json_body
+    permission_classes = [CanPostEvents]
+    throttle_classes = [IngestRateThrottle]
 
     @extend_schema(
         operation_id="events_ingest",
@@ -188,17 +192,6 @@ class EventDetailApi(APIView):
         return Response(EventOutSerializer(event).data)
 
 
-def _broker_up(timeout: float = 1.0) -> bool:
-    from snapagg_project.celery import app
-
-    try:
-        with app.connection_for_write() as broker:
-            broker.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
-    except Exception:
-        return False
-    return True
-
-
 class HealthApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -233,7 +226,7 @@ class HealthApi(APIView):
         return Response(
             {
                 "database": "ok",
-                "broker": "ok" if _broker_up() else "down",
+                "broker": "ok" if broker_reachable() else "down",
                 "workers": workers,
                 "backlog": backlog.events,
                 "oldest_unapplied_seconds": (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -17,6 +18,8 @@ from events.models import (
     QuarantineStatus,
     WorkerHeartbeat,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class EventStatus:
@@ -116,3 +119,18 @@ def backlog_get() -> Backlog:
 def workers_alive(*, now: dt.datetime) -> list[WorkerHeartbeat]:
     fresh_after = now - dt.timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
     return list(WorkerHeartbeat.objects.filter(last_seen__gte=fresh_after).order_by("hostname"))
+
+
+def broker_reachable(*, timeout: float = 1.0) -> bool:
+    """Whether the broker answers now: one connection attempt, no retries. Opening a Redis
+    channel sends a PING, so a server that accepts connections but does not answer counts as
+    down; the transport's socket timeouts (settings) bound how long that takes."""
+    from snapagg_project.celery import app
+
+    try:
+        with app.connection_for_write() as broker:
+            broker.ensure_connection(max_retries=0, interval_start=0, timeout=timeout)
+    except Exception:
+        logger.info("The broker did not answer the health probe", exc_info=True)
+        return False
+    return True

@@ -18,6 +18,7 @@ from events.selectors import (
     snapshot_contributions,
 )
 from snapagg_project.api_errors import api_error
+from snapagg_project.permissions import IsOperator
 from snapshots.models import RunTrigger
 from snapshots.selectors import snapshot_get
 from snapshots.services import SnapshotRunBusy, snapshot_run_execute
@@ -45,6 +46,8 @@ class SnapshotEventsApi(APIView):
 
 
 class SnapshotRunApi(APIView):
+    permission_classes = [IsOperator]
+
     @extend_schema(
         operation_id="snapshots_run",
         request=None,
