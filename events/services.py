@@ -396,9 +396,15 @@ def _batch_groups(batch_id: int) -> list[_DayGroup]:
 
 
 def day_totals_lock(ids: Iterable[int]) -> dict[int, DayTotal]:
-    """Lock day totals in id order (a fixed order, so concurrent lockers cannot deadlock)."""
+    """Lock day totals in id order (a fixed order, so concurrent lockers cannot deadlock).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: an ingest inserting events of these days takes FOR
+    KEY SHARE on them (the foreign key check), in its events' order. FOR UPDATE conflicts
+    with that, and an apply and an ingest deadlocked (found by the fault run); NO KEY UPDATE
+    still excludes other appliers and snapshot runs, and lets ingest go on.
+    """
     locked = (
-        DayTotal.objects.select_for_update(of=("self",))
+        DayTotal.objects.select_for_update(of=("self",), no_key=True)
         .select_related("metric")
         .filter(pk__in=sorted(set(ids)))
         .order_by("pk")

@@ -135,6 +135,8 @@ def validate_event(raw: Any, context: ValidationContext) -> ValidEvent:
     metric_name = raw.get("metric")
     if metric_name is None:
         metric_name = context.default_metric
+        if not metric_name:  # an operator removed the default: say so, do not crash
+            raise EventFieldError("metric", "metric is required: no default metric is set.")
     elif not isinstance(metric_name, str) or metric_name not in context.metric_ids:
         raise EventFieldError("metric", f"unknown metric {metric_name!r}.")
     source = _text(raw.get("source"), "source", max_length=MAX_SOURCE_LENGTH, required=False)

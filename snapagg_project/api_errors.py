@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.views import defaults
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
 
 
 def api_error(status: int, code: str, detail: str, **extra: Any) -> Response:
@@ -23,7 +27,23 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
+def _database_unavailable(exc: Exception) -> Response:
+    # The connection failed mid-request (database restarted, session terminated, network):
+    # the request's transaction is rolled back, so retrying is the right answer, and safe
+    # (a repeated event is a harmless duplicate). Not a 500: nothing is wrong in the code.
+    logger.warning("Database unavailable during an API request: %s", exc)
+    response = api_error(
+        503,
+        "database_unavailable",
+        "The database did not answer; try again. Repeating events already stored is harmless.",
+    )
+    response["Retry-After"] = "1"
+    return response
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, OperationalError | InterfaceError):
+        return _database_unavailable(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
