@@ -12,6 +12,7 @@ from django.db import DatabaseError
 from django.db.models import QuerySet
 
 from aggregation.models import DayTotal, Metric, ReportingTimezone
+from snapagg_project.db import text_storable
 
 
 class ReportingTimezoneChanged(ImproperlyConfigured):
@@ -58,6 +59,12 @@ def reporting_timezone() -> ZoneInfo:
     return zone
 
 
+def metric_get(*, name: str) -> Metric | None:
+    if not text_storable(name):
+        return None
+    return Metric.objects.filter(name=name).first()
+
+
 def metric_default() -> Metric:
     return Metric.objects.get(is_default=True)
 
@@ -81,6 +88,8 @@ def day_total_list(
 
 
 def day_total_get(*, metric_name: str, day: dt.date) -> DayTotal | None:
+    if not text_storable(metric_name):
+        return None
     return (
         DayTotal.objects.select_related("metric").filter(metric__name=metric_name, day=day).first()
     )

@@ -18,6 +18,7 @@ from events.models import (
     QuarantineStatus,
     WorkerHeartbeat,
 )
+from snapagg_project.db import text_storable
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class EventState:
 
 
 def event_get(*, event_id: str) -> Event | None:
+    if not text_storable(event_id):
+        return None
     return (
         Event.objects.select_related("metric", "batch", "day_total", "quarantine__contribution")
         .filter(event_id=event_id)

@@ -30,7 +30,13 @@ from events.models import (
     QuarantineStatus,
     WorkerHeartbeat,
 )
-from events.validation import EventFieldError, ValidationContext, ValidEvent, validate_event
+from events.validation import (
+    EventFieldError,
+    ValidationContext,
+    ValidEvent,
+    echo_text,
+    validate_event,
+)
 from snapagg_project.db import advisory_xact_lock_try, is_postgresql
 
 logger = logging.getLogger(__name__)
@@ -83,7 +89,7 @@ def _error(index: int, raw: Any, field_name: str, detail: str) -> dict[str, Any]
     event_id = raw.get("event_id") if isinstance(raw, dict) else None
     return {
         "index": index,
-        "event_id": event_id if isinstance(event_id, str) else None,
+        "event_id": echo_text(event_id),  # a lone surrogate would break the JSON answer
         "field": field_name,
         "detail": detail,
     }

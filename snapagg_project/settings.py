@@ -207,7 +207,7 @@ WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
 # Without CELERY_BROKER_URL the broker is a folder on disk: no server needed for the demo.
 BROKER_FOLDER = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
-BROKER_SOCKET_TIMEOUT_SECONDS = env_float("BROKER_SOCKET_TIMEOUT_SECONDS", 2.0, minimum=0.1)
+BROKER_SOCKET_TIMEOUT_SECONDS = env_float("BROKER_SOCKET_TIMEOUT_SECONDS", 1.0, minimum=0.1)
 # After a failed publish a web process leaves new batches to the sweeper this long, so the
 # API keeps answering promptly while Redis is down (see docs/reliability.md).
 BROKER_PUBLISH_PAUSE_SECONDS = env_float("BROKER_PUBLISH_PAUSE_SECONDS", 5.0)
@@ -295,6 +295,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "snapagg_project.api_schema.add_error_responses",
+    ],
 }
 
 # --- Production hardening (active when DEBUG is off) --------------------------------------

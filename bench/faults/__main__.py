@@ -236,7 +236,7 @@ def _percentile_ms(values: list[float], share: float) -> float | None:
 def _worker_log_figures(stack: Stack) -> dict[str, int]:
     text = stack.worker.log() if stack.worker else ""
     return {
-        "tasks_lost_with_a_killed_child": text.count("raised unexpected: WorkerLostError"),
+        "tasks_lost_with_a_killed_child": text.count("raised error: WorkerLostError"),
         "apply_retries_after_database_errors": text.count("Retry in"),
         "restarts": stack.worker.starts - 1 if stack.worker else 0,
     }
