@@ -21,6 +21,7 @@ from events.models import IngestChannel
 from events.selectors import backlog_get, broker_reachable, event_get, event_state, workers_alive
 from events.services import events_ingest
 from snapagg_project.api_errors import api_error
+from snapagg_project.api_schema import error_body
 from snapagg_project.permissions import CanPostEvents
 from snapagg_project.serializer_fields import DecimalStringField
 from snapagg_project.throttling import IngestRateThrottle
@@ -136,9 +137,7 @@ _ingest_result = inline_serializer(
         "errors": _ingest_errors,
     },
 )
-_error = inline_serializer(
-    "Error", {"error": serializers.CharField(), "detail": serializers.CharField()}
-)
+_error = error_body()
 
 
 class EventIngestApi(APIView):

@@ -63,8 +63,11 @@ def paginated(name: str, item: serializers.Serializer) -> serializers.Serializer
     )
 
 
+ERROR_BODY = inline_serializer(
+    "Error", {"error": serializers.CharField(), "detail": serializers.CharField()}
+)
+
+
 def error_body() -> serializers.Serializer:
-    """{"error": code, "detail": sentence, ...} (the same component as events' "Error")."""
-    return inline_serializer(
-        "Error", {"error": serializers.CharField(), "detail": serializers.CharField()}
-    )
+    """{"error": code, "detail": sentence, ...}: one serializer, so one "Error" component."""
+    return ERROR_BODY

@@ -36,7 +36,7 @@ from bench.faults.cluster import (
     wait_until,
 )
 from bench.faults.injector import FAULT_KINDS, Fault, Injector, schedule_build
-from bench.faults.load import HELD_METRIC, AckLog, Plan, load_run, plan_build
+from bench.faults.load import HELD_METRIC, AckLog, Plan, load_run, plan_build, post_one_batch
 
 LOST_CHECKS = (
     "acked_ids_not_stored",
@@ -152,6 +152,9 @@ class Run:
             checkpoint=self.checkpoint,
             load_finished=finished,
             outage_seconds=self.args.outage,
+            post_batch=lambda events: post_one_batch(
+                port=self.stack.web_port, token=tokens[0], events=events, plan=plan, log=self.log
+            ),
         )
         clients = load_run(
             plan=plan,

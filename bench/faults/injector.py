@@ -83,6 +83,7 @@ class Injector(threading.Thread):
         checkpoint: Callable[[str], None],
         load_finished: threading.Event,
         outage_seconds: float,
+        post_batch: Callable[[list[dict]], None],
         gap_seconds: float = 2.0,
     ) -> None:
         super().__init__(name="injector", daemon=True)
@@ -91,6 +92,8 @@ class Injector(threading.Thread):
         self.checkpoint, self.load_finished = checkpoint, load_finished
         self.outage_seconds = outage_seconds
         self.gap_seconds = gap_seconds
+        self.post_batch = post_batch
+        self.pokes = 0
         self.clock0 = time.monotonic()
         self.errors: list[str] = []
         self.snapshot_posts: Counter = Counter()
@@ -202,20 +205,24 @@ class Injector(threading.Thread):
     # --- PostgreSQL ------------------------------------------------------------------------
 
     def pg_terminate_apply(self, fault: Fault) -> None:
-        fault.detail |= self._terminate_first(_APPLY_BACKENDS, (), timeout=30, poke=False)
+        fault.detail |= self._terminate_first(
+            _APPLY_BACKENDS, (), timeout=60, poke=self._poke_ingest
+        )
 
     def pg_terminate_snapshot(self, fault: Fault) -> None:
         fault.detail |= self._terminate_first(
-            _SNAPSHOT_BACKENDS, (SNAPSHOT_LOCK_KEY,), timeout=60, poke=True
+            _SNAPSHOT_BACKENDS, (SNAPSHOT_LOCK_KEY,), timeout=60, poke=self._poke_snapshots
         )
 
-    def _terminate_first(self, sql: str, params: tuple, *, timeout: float, poke: bool) -> dict:
-        """Poll for a backend of our database matching `sql` and terminate it. With `poke`,
-        keep asking for snapshot runs so that one is there to be caught."""
+    def _terminate_first(
+        self, sql: str, params: tuple, *, timeout: float, poke: Callable[[threading.Event], None]
+    ) -> dict:
+        """Poll for a backend of our database matching `sql` and terminate it. Meanwhile
+        `poke` keeps causing the work to be caught (applies, snapshot runs), in case the
+        load is quiet or over."""
         stop = threading.Event()
-        poker = threading.Thread(target=self._poke_snapshots, args=(stop,), daemon=True)
-        if poke:
-            poker.start()
+        poker = threading.Thread(target=poke, args=(stop,), daemon=True)
+        poker.start()
         deadline = time.monotonic() + timeout
         try:
             with connect(self.stack.database_url, autocommit=True) as db:
@@ -227,14 +234,26 @@ class Injector(threading.Thread):
                     time.sleep(0.002)
         finally:
             stop.set()
-            if poke:
-                poker.join()
+            poker.join()
         raise RuntimeError(f"no matching backend within {timeout}s")
 
     def _poke_snapshots(self, stop: threading.Event) -> None:
         while not stop.is_set():
             self._post_snapshot_run()
             time.sleep(0.05)
+
+    def _poke_ingest(self, stop: threading.Event) -> None:
+        """Post batches of new events (through the same ack log as the clients) so that
+        applies run while we look for one."""
+        while not stop.is_set():
+            self.pokes += 1
+            self.post_batch(
+                [
+                    {"event_id": f"poke-{self.pokes}-{i}", "event_time": _now_iso(), "value": "1"}
+                    for i in range(500)
+                ]
+            )
+            time.sleep(0.2)
 
     # --- snapshot runs ---------------------------------------------------------------------
 
@@ -262,6 +281,10 @@ class Injector(threading.Thread):
         except (OSError, http.client.HTTPException):
             status = 0
         self.snapshot_posts[status] += 1
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _tcp_connections(process: psutil.Process) -> list:

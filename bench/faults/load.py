@@ -251,6 +251,23 @@ class Client(threading.Thread):
         return status, answer, retry_after
 
 
+def post_one_batch(*, port: int, token: str, events: list[dict], plan: Plan, log: AckLog) -> None:
+    """Post one extra batch (the injector's) as a client would, remembering what was sent."""
+    for payload in events:
+        plan.versions.setdefault(payload["event_id"], []).append(payload)
+    client = Client(
+        number=-1,
+        port=port,
+        token=token,
+        batches=[],
+        log=log,
+        barrier=threading.Barrier(1),
+        events_per_second=1.0,
+        progress=Counter(),
+    )
+    client._post_until_acked(Batch(client=-1, events=events), give_up_after=60)
+
+
 def load_run(
     *,
     plan: Plan,
