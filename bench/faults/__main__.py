@@ -245,8 +245,22 @@ def _worker_log_figures(stack: Stack) -> dict[str, int]:
     }
 
 
+def _server_errors(stack: Stack) -> dict:
+    """5xx answers other than our deliberate 503: API.md says a 5xx is always a bug."""
+    text = stack.web.log() if stack.web else ""
+    first = text.find("Internal Server Error")
+    return {
+        "count": text.count("Internal Server Error"),
+        "first": text[first : first + 4000] if first >= 0 else "",
+    }
+
+
 def report_build(run: Run, plan: Plan, schedule: list[Fault], settle: dict, check: dict) -> dict:
     violations = check["violations"]
+    server_errors = _server_errors(run.stack)
+    violations["api_answers_500"] = sum(1 for r in run.log.requests if r.status == 500) + (
+        run.snapshot_posts.get(500, 0)
+    )
     faults = Counter(f.kind for f in schedule if f.done)
     return {
         "command": "python -m bench.faults " + " ".join(sys.argv[1:]),
@@ -280,6 +294,7 @@ def report_build(run: Run, plan: Plan, schedule: list[Fault], settle: dict, chec
         "violations": violations,
         "figures": check["figures"],
         "checkpoint_errors": run.checkpoint_errors,
+        "server_errors": server_errors,
     }
 
 
