@@ -13,27 +13,24 @@ from aggregation.descriptions import day_badge
 from aggregation.models import DayTotal
 from aggregation.templatetags.snapagg import badge_html, change_html, time_html
 from snapagg_project.formatting import day_text, figure, signed_figure
+from snapagg_project.tables import NUMBER, TEXT, PageTable
 from snapshots.models import SnapshotReason
-
-NUMBER = {"td": {"class": "num"}, "th": {"class": "num", "scope": "col"}}
 
 
 def day_url(day_total: DayTotal) -> str:
     return reverse("day-detail", args=[day_total.metric.name, day_total.day.isoformat()])
 
 
-class DayTotalTable(tables.Table):
-    day = tables.Column(verbose_name="Day", attrs={"th": {"scope": "col"}})
+class DayTotalTable(PageTable):
+    day = tables.Column(verbose_name="Day", attrs=TEXT)
     value = tables.Column(verbose_name="Value", attrs=NUMBER)
     status = tables.Column(verbose_name="Status", empty_values=(), orderable=False, accessor="pk")
     change_since_first = tables.Column(verbose_name="Change since first snapshot", attrs=NUMBER)
     snapshot_count = tables.Column(verbose_name="Snapshots", attrs=NUMBER)
-    last_change_at = tables.Column(verbose_name="Last change", attrs={"th": {"scope": "col"}})
+    last_change_at = tables.Column(verbose_name="Last change", attrs=TEXT)
     event_count = tables.Column(verbose_name="Events", attrs=NUMBER)
 
-    class Meta:
-        template_name = "django_tables2/snapagg.html"
-        attrs = {"class": "data", "th": {"scope": "col"}}
+    class Meta(PageTable.Meta):
         empty_text = "No days match: no events were counted for this metric in this range."
         orderable = True
 

@@ -14,11 +14,9 @@ from django_celery_beat.models import PeriodicTask
 from aggregation.templatetags.snapagg import change_html, time_html
 from events.models import Event
 from snapagg_project.formatting import duration_text, figure
+from snapagg_project.tables import NUMBER, TEXT, PageTable
 from snapshots.descriptions import snapshot_explanation
 from snapshots.models import Snapshot, SnapshotRun
-
-NUMBER = {"td": {"class": "num"}, "th": {"class": "num", "scope": "col"}}
-TEXT = {"th": {"scope": "col"}}
 
 
 def snapshot_url(snapshot: Snapshot, metric_name: str) -> str:
@@ -27,7 +25,7 @@ def snapshot_url(snapshot: Snapshot, metric_name: str) -> str:
     )
 
 
-class SnapshotTable(tables.Table):
+class SnapshotTable(PageTable):
     sequence = tables.Column(verbose_name="#", attrs=NUMBER)
     taken_at = tables.Column(verbose_name="Taken at", attrs=TEXT)
     value = tables.Column(verbose_name="Value", attrs=NUMBER)
@@ -39,9 +37,7 @@ class SnapshotTable(tables.Table):
         verbose_name="Events", empty_values=(), orderable=False, accessor="pk", attrs=TEXT
     )
 
-    class Meta:
-        template_name = "django_tables2/snapagg.html"
-        attrs = {"class": "data", "th": {"scope": "col"}}
+    class Meta(PageTable.Meta):
         empty_text = "No snapshot has been taken of this day yet."
         orderable = False
 
@@ -88,17 +84,15 @@ class SnapshotTable(tables.Table):
         )
 
 
-class ChangeEventTable(tables.Table):
+class ChangeEventTable(PageTable):
     event_id = tables.Column(verbose_name="Event id", attrs=TEXT)
     event_time = tables.Column(verbose_name="Happened at", attrs=TEXT)
     arrival_time = tables.Column(verbose_name="Arrived at", attrs=TEXT)
-    arrived_after = tables.Column(verbose_name="Arrived after", attrs=NUMBER)
+    arrived_after = tables.Column(verbose_name="Lateness", attrs=NUMBER)
     source = tables.Column(verbose_name="Source", attrs=TEXT)
-    value = tables.Column(verbose_name="Value", attrs={**NUMBER, "tf": {"class": "num"}})
+    value = tables.Column(verbose_name="Value", attrs=NUMBER)
 
-    class Meta:
-        template_name = "django_tables2/snapagg.html"
-        attrs = {"class": "data", "th": {"scope": "col"}}
+    class Meta(PageTable.Meta):
         empty_text = "None."
         order_by = ("arrival_time",)
 
@@ -118,16 +112,14 @@ class ChangeEventTable(tables.Table):
 RUN_OUTCOME_ICONS = {"ok": "✓", "skipped": "○", "failed": "✗"}
 
 
-class SnapshotRunTable(tables.Table):
+class SnapshotRunTable(PageTable):
     started_at = tables.Column(verbose_name="Started", attrs=TEXT)
     trigger = tables.Column(verbose_name="Triggered by", attrs=TEXT)
     outcome = tables.Column(verbose_name="Outcome", attrs=TEXT)
     days_snapshotted = tables.Column(verbose_name="Days snapshotted", attrs=NUMBER)
     duration_ms = tables.Column(verbose_name="Took", attrs=NUMBER)
 
-    class Meta:
-        template_name = "django_tables2/snapagg.html"
-        attrs = {"class": "data", "th": {"scope": "col"}}
+    class Meta(PageTable.Meta):
         empty_text = "No snapshot run yet."
         orderable = False
 
@@ -161,7 +153,7 @@ class SnapshotRunTable(tables.Table):
         return f"{(value / 1000).quantize(Decimal('0.01'))} s"
 
 
-class PeriodicTaskTable(tables.Table):
+class PeriodicTaskTable(PageTable):
     name = tables.Column(verbose_name="Schedule", attrs=TEXT)
     task = tables.Column(verbose_name="Task", attrs=TEXT)
     every = tables.Column(verbose_name="When", empty_values=(), accessor="pk", attrs=TEXT)
@@ -169,9 +161,7 @@ class PeriodicTaskTable(tables.Table):
     last_run_at = tables.Column(verbose_name="Last run", attrs=TEXT)
     edit = tables.Column(verbose_name="Change it", empty_values=(), accessor="pk", attrs=TEXT)
 
-    class Meta:
-        template_name = "django_tables2/snapagg.html"
-        attrs = {"class": "data", "th": {"scope": "col"}}
+    class Meta(PageTable.Meta):
         empty_text = "No schedule: nothing runs by itself. Add one in the admin."
         orderable = False
 
