@@ -133,6 +133,15 @@ def test_every_form_carries_a_csrf_token(client, operator, history):
         assert html.count('name="csrfmiddlewaretoken"') == forms_posting, page
 
 
+def test_migrate_creates_the_viewer_group_with_the_read_permissions():
+    # No fixture recreates it here: this is what the data migration left.
+    group = Group.objects.get(name=VIEWER_GROUP)
+
+    held = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
+
+    assert held == set(READ_PERMISSIONS)
+
+
 def test_viewer_group_holds_exactly_the_read_permissions(viewer):
     group = Group.objects.get(name=VIEWER_GROUP)
 

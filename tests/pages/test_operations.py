@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from events.models import IngestBatch, WorkerHeartbeat
 from snapshots.models import RunOutcome, RunTrigger, Snapshot, SnapshotRun
-from snapshots.services import SnapshotRunBusy
+from snapshots.services import SNAPSHOT_LOCK
 from tests.conftest import T0, event
+from tests.locks import advisory_lock_held_elsewhere
 from tests.pages.test_dashboard import _cells, _text
 
 pytestmark = pytest.mark.django_db
@@ -140,18 +141,16 @@ def test_run_a_snapshot_now_button_runs_the_job(client, operator, pipeline, ping
     assert f"Snapshot run {run.pk} finished: 1 day snapshotted." in response.content.decode()
 
 
-def test_run_a_snapshot_now_says_when_another_run_holds_the_lock(
-    client, operator, monkeypatch, ping
-):
-    def busy(**kwargs):
-        raise SnapshotRunBusy
-
-    monkeypatch.setattr("events.views.snapshot_run_execute", busy)
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_run_a_snapshot_now_says_when_another_run_holds_the_lock(client, operator, ping):
     client.force_login(operator)
 
-    response = client.post("/operations/snapshot-run/", follow=True)
+    with advisory_lock_held_elsewhere(SNAPSHOT_LOCK):
+        response = client.post("/operations/snapshot-run/", follow=True)
 
     assert "Another snapshot run is in progress" in response.content.decode()
+    assert SnapshotRun.objects.get().outcome == RunOutcome.SKIPPED
 
 
 def test_requeue_button_queues_batches_left_waiting(client, operator, pipeline, ping):
