@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
+from django.urls import reverse
 
 from aggregation.calendar import DayStatus, day_status
 
@@ -143,6 +144,9 @@ class DayTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric_id}:{self.day.isoformat()}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("day-detail", args=[self.metric.name, self.day.isoformat()])
 
     def status_at(self, now: dt.datetime) -> DayStatus:
         return day_status(

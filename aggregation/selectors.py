@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from dataclasses import dataclass
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -84,3 +86,29 @@ def day_total_get(*, metric_name: str, day: dt.date) -> DayTotal | None:
     return (
         DayTotal.objects.select_related("metric").filter(metric__name=metric_name, day=day).first()
     )
+
+
+@dataclass(frozen=True)
+class TrendDay:
+    day: dt.date
+    day_total: DayTotal | None
+
+    @property
+    def value(self) -> Decimal:
+        # A day with no total had no events: its value is zero.
+        return self.day_total.value if self.day_total is not None else Decimal(0)
+
+
+def day_total_trend(*, metric: Metric, last_day: dt.date, days: int = 30) -> list[TrendDay]:
+    """The `days` days ending on `last_day`, oldest first, in one query whatever the range."""
+    first_day = last_day - dt.timedelta(days=days - 1)
+    by_day = {
+        day_total.day: day_total
+        for day_total in DayTotal.objects.select_related("metric").filter(
+            metric=metric, day__range=(first_day, last_day)
+        )
+    }
+    return [
+        TrendDay(day=day, day_total=by_day.get(day))
+        for day in (first_day + dt.timedelta(days=n) for n in range(days))
+    ]

@@ -3,7 +3,9 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from events.models import (
     BatchStatus,
@@ -74,6 +76,7 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "value_display",
         "source",
         "batch",
+        "page_link",
     ]
     list_filter = [EventStatusFilter, LateFilter, "metric", "source"]
     list_select_related = ["metric", "batch"]
@@ -85,6 +88,11 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="value", ordering="value")
     def value_display(self, event: Event) -> str:
         return decimal_str(event.value)
+
+    @admin.display(description="page")
+    def page_link(self, event: Event) -> str:
+        url = reverse("day-detail", args=[event.metric.name, event.day.isoformat()])
+        return format_html('<a href="{}">Day page</a>', url)
 
 
 @admin.register(IngestBatch)
@@ -100,10 +108,15 @@ class IngestBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "rejected_count",
         "enqueue_count",
         "applied_at",
+        "page_link",
     ]
     list_filter = ["status", "channel"]
     date_hierarchy = "received_at"
     actions = ["enqueue_again"]
+
+    @admin.display(description="page")
+    def page_link(self, batch: IngestBatch) -> str:
+        return format_html('<a href="{}">Batch page</a>', reverse("batch-detail", args=[batch.pk]))
 
     @admin.action(description="Queue the apply task again for unapplied batches")
     def enqueue_again(self, request: HttpRequest, queryset: QuerySet[IngestBatch]) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import QuerySet
+from django.db.models import DecimalField, ExpressionWrapper, F, OuterRef, QuerySet, Subquery
+from django_celery_beat.models import PeriodicTask
 
-from aggregation.models import DayTotal
+from aggregation.models import TOTAL_DIGITS, VALUE_PLACES, DayTotal, Metric
+from aggregation.selectors import day_total_list
 from snapshots.models import RunOutcome, Snapshot, SnapshotRun
 
 
@@ -33,3 +35,32 @@ def snapshot_run_last_completed() -> SnapshotRun | None:
 
 def snapshot_runs_recent(*, limit: int = 20) -> QuerySet[SnapshotRun]:
     return SnapshotRun.objects.order_by("-started_at", "-id")[:limit]
+
+
+def day_totals_with_history(
+    *, metric: Metric | None = None, day_from: dt.date | None = None, day_to: dt.date | None = None
+) -> QuerySet[DayTotal]:
+    """Day totals annotated with what their snapshots say: the first published value, the
+    change since it, and the last snapshot that moved the value (change, when, reason).
+
+    Correlated subqueries on the unique (day_total, sequence) index: one query for a page of
+    days, whatever the number of days or snapshots; and sortable by any of them.
+    """
+    snapshots = Snapshot.objects.filter(day_total=OuterRef("pk"))
+    first = snapshots.filter(sequence=1).values("value")[:1]
+    last_move = snapshots.exclude(change=0).order_by("-sequence")
+    amount = DecimalField(max_digits=TOTAL_DIGITS, decimal_places=VALUE_PLACES)
+    return day_total_list(metric=metric, day_from=day_from, day_to=day_to).annotate(
+        first_value=Subquery(first, output_field=amount),
+        change_since_first=ExpressionWrapper(F("value") - F("first_value"), output_field=amount),
+        last_change=Subquery(last_move.values("change")[:1], output_field=amount),
+        last_change_at=Subquery(last_move.values("taken_at")[:1]),
+        last_change_reason=Subquery(last_move.values("reason")[:1]),
+    )
+
+
+def periodic_tasks_list() -> QuerySet[PeriodicTask]:
+    """The beat schedules (snapshot run, sweeper, ...), as edited in the admin."""
+    return PeriodicTask.objects.select_related("interval", "crontab", "solar", "clocked").order_by(
+        "name"
+    )
