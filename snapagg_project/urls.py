@@ -3,7 +3,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
-from aggregation.apis import DayDetailApi, DayListApi, MetricListApi
+from aggregation.apis import DayDetailApi, DayListApi, MetricLatenessApi, MetricListApi
 from events.apis import EventDetailApi, EventIngestApi, HealthApi
 from snapshots.apis import SnapshotEventsApi, SnapshotRunApi
 
@@ -11,6 +11,9 @@ api_urlpatterns = [
     path("api/events/", EventIngestApi.as_view(), name="api-events"),
     path("api/events/<path:event_id>/", EventDetailApi.as_view(), name="api-event-detail"),
     path("api/metrics/", MetricListApi.as_view(), name="api-metrics"),
+    path(
+        "api/metrics/<str:name>/lateness/", MetricLatenessApi.as_view(), name="api-metric-lateness"
+    ),
     path("api/days/", DayListApi.as_view(), name="api-days"),
     path("api/days/<str:metric>/<str:day>/", DayDetailApi.as_view(), name="api-day-detail"),
     path(
