@@ -78,10 +78,10 @@ def _counted_event_sums(day_totals: QuerySet[DayTotal]) -> dict[int, _EventSums]
         )
         .filter(Q(quarantine__isnull=True) | Q(quarantine__status=QuarantineStatus.ACCEPTED))
         .values("day_total_id")
-        .annotate(value=Sum("value"), count=Count("pk"))
+        .annotate(total=Sum("value"), count=Count("pk"))
         .order_by()
     )
-    return {row["day_total_id"]: _EventSums(row["value"] or ZERO, row["count"]) for row in rows}
+    return {row["day_total_id"]: _EventSums(row["total"] or ZERO, row["count"]) for row in rows}
 
 
 def _contribution_sums(day_totals: QuerySet[DayTotal]) -> dict[int, _ContributionSums]:
@@ -90,18 +90,18 @@ def _contribution_sums(day_totals: QuerySet[DayTotal]) -> dict[int, _Contributio
         Contribution.objects.filter(day_total_id__in=day_totals.values("pk"))
         .values("day_total_id")
         .annotate(
-            value=Sum("value"),
+            stamped_value=Sum("value", filter=stamped),
+            stamped_events=Sum("event_count", filter=stamped),
+            total=Sum("value"),
             events=Sum("event_count"),
             late=Sum("late_event_count"),
             too_late=Sum("too_late_event_count"),
-            stamped_value=Sum("value", filter=stamped),
-            stamped_events=Sum("event_count", filter=stamped),
         )
         .order_by()
     )
     return {
         row["day_total_id"]: _ContributionSums(
-            value=row["value"] or ZERO,
+            value=row["total"] or ZERO,
             events=row["events"] or 0,
             late=row["late"] or 0,
             too_late=row["too_late"] or 0,
