@@ -294,6 +294,14 @@ class MetricLatenessApi(APIView):
         ],
         responses={
             200: LatenessSerializer,
+            400: inline_serializer(
+                "LatenessQueryError",
+                {
+                    "error": serializers.CharField(),
+                    "detail": serializers.CharField(),
+                    "field": serializers.CharField(),
+                },
+            ),
             404: inline_serializer(
                 "MetricNotFound",
                 {"error": serializers.CharField(), "detail": serializers.CharField()},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -69,35 +70,43 @@ def _day_totals_in(
     return day_totals
 
 
+def _counted_events(day_totals: QuerySet[DayTotal]) -> QuerySet[Event]:
+    """The events each total should count: those of applied batches, less those held or
+    rejected in quarantine (accepted ones count)."""
+    return Event.objects.filter(
+        day_total_id__in=day_totals.values("pk"), batch__status=BatchStatus.APPLIED
+    ).filter(Q(quarantine__isnull=True) | Q(quarantine__status=QuarantineStatus.ACCEPTED))
+
+
+# SQLite has no decimal arithmetic: its SUM() adds floats (7028.99 comes back as
+# 7028.98999999999). There the values are fetched and added up as Decimals instead.
+
+
 def _counted_event_sums(day_totals: QuerySet[DayTotal]) -> dict[int, _EventSums]:
-    """What the stored events say each total should be: events of applied batches, less
-    those held or rejected in quarantine (accepted ones count)."""
-    rows = (
-        Event.objects.filter(
-            day_total_id__in=day_totals.values("pk"), batch__status=BatchStatus.APPLIED
-        )
-        .filter(Q(quarantine__isnull=True) | Q(quarantine__status=QuarantineStatus.ACCEPTED))
-        .values("day_total_id")
-        .annotate(total=Sum("value"), count=Count("pk"))
-        .order_by()
-    )
-    return {row["day_total_id"]: _EventSums(row["total"] or ZERO, row["count"]) for row in rows}
+    events = _counted_events(day_totals)
+    if is_postgresql():
+        rows = events.values("day_total_id").annotate(total=Sum("value"), count=Count("pk"))
+        return {
+            row["day_total_id"]: _EventSums(row["total"] or ZERO, row["count"])
+            for row in rows.order_by()
+        }
+    totals: dict[int, Decimal] = defaultdict(Decimal)
+    counts: dict[int, int] = defaultdict(int)
+    for day_total_id, value in events.values_list("day_total_id", "value").iterator(5000):
+        totals[day_total_id] += value
+        counts[day_total_id] += 1
+    return {pk: _EventSums(totals[pk], counts[pk]) for pk in totals}
 
 
-def _contribution_sums(day_totals: QuerySet[DayTotal]) -> dict[int, _ContributionSums]:
+def _contribution_sums_sql(contributions: QuerySet[Contribution]) -> dict[int, _ContributionSums]:
     stamped = Q(snapshot_sequence__isnull=False)
-    rows = (
-        Contribution.objects.filter(day_total_id__in=day_totals.values("pk"))
-        .values("day_total_id")
-        .annotate(
-            stamped_value=Sum("value", filter=stamped),
-            stamped_events=Sum("event_count", filter=stamped),
-            total=Sum("value"),
-            events=Sum("event_count"),
-            late=Sum("late_event_count"),
-            too_late=Sum("too_late_event_count"),
-        )
-        .order_by()
+    rows = contributions.values("day_total_id").annotate(
+        stamped_value=Sum("value", filter=stamped),
+        stamped_events=Sum("event_count", filter=stamped),
+        total=Sum("value"),
+        events=Sum("event_count"),
+        late=Sum("late_event_count"),
+        too_late=Sum("too_late_event_count"),
     )
     return {
         row["day_total_id"]: _ContributionSums(
@@ -108,8 +117,41 @@ def _contribution_sums(day_totals: QuerySet[DayTotal]) -> dict[int, _Contributio
             stamped_value=row["stamped_value"] or ZERO,
             stamped_events=row["stamped_events"] or 0,
         )
-        for row in rows
+        for row in rows.order_by()
     }
+
+
+def _contribution_sums_python(
+    contributions: QuerySet[Contribution],
+) -> dict[int, _ContributionSums]:
+    sums: dict[int, _ContributionSums] = {}
+    rows = contributions.values_list(
+        "day_total_id",
+        "value",
+        "event_count",
+        "late_event_count",
+        "too_late_event_count",
+        "snapshot_sequence",
+    )
+    for day_total_id, value, events, late, too_late, sequence in rows.iterator(5000):
+        before = sums.get(day_total_id, _ContributionSums())
+        stamped = sequence is not None
+        sums[day_total_id] = _ContributionSums(
+            value=before.value + value,
+            events=before.events + events,
+            late=before.late + late,
+            too_late=before.too_late + too_late,
+            stamped_value=before.stamped_value + (value if stamped else ZERO),
+            stamped_events=before.stamped_events + (events if stamped else 0),
+        )
+    return sums
+
+
+def _contribution_sums(day_totals: QuerySet[DayTotal]) -> dict[int, _ContributionSums]:
+    contributions = Contribution.objects.filter(day_total_id__in=day_totals.values("pk"))
+    if is_postgresql():
+        return _contribution_sums_sql(contributions)
+    return _contribution_sums_python(contributions)
 
 
 def _latest_snapshots(day_totals: QuerySet[DayTotal]) -> dict[int, Snapshot]:

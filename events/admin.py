@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -146,6 +148,14 @@ class IngestBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return False
 
 
+def _shown(field_name: str, value: object) -> str:
+    if value in (None, ""):
+        return "(none)"
+    if field_name == "value":
+        return decimal_str(Decimal(str(value)))
+    return str(value)
+
+
 @admin.register(Conflict)
 class ConflictAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["event_id", "received_at", "reason", "batch"]
@@ -158,8 +168,8 @@ class ConflictAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def reason(self, conflict: Conflict) -> str:
         """E.g. "value differs: counted 12.50, refused 13.00"."""
         differences = [
-            f"{name} differs: counted {conflict.stored.get(name)!s}, "
-            f"refused {conflict.incoming.get(name)!s}"
+            f"{name} differs: counted {_shown(name, conflict.stored.get(name))}, "
+            f"refused {_shown(name, conflict.incoming.get(name))}"
             for name in conflict.differing_fields
         ]
         return "; ".join(differences) or "same event_id, different content"

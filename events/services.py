@@ -34,6 +34,7 @@ from events.models import (
 )
 from events.validation import EventFieldError, ValidationContext, ValidEvent, validate_event
 from snapagg_project.db import advisory_xact_lock_try, is_postgresql
+from snapagg_project.numbers import sql_sum
 
 logger = logging.getLogger(__name__)
 ZERO = Decimal(0)
@@ -396,10 +397,10 @@ def _batch_groups(batch_id: int) -> list[_DayGroup]:
         _DayGroup(
             day_total_id=row["day_total_id"],
             events=row["events"],
-            total=row["total"] or ZERO,
+            total=sql_sum(row["total"]),
             after_day_end=row["after_day_end"],
             past_final=row["past_final"],
-            past_final_total=row["past_final_total"] or ZERO,
+            past_final_total=sql_sum(row["past_final_total"]),
         )
         for row in rows
     ]

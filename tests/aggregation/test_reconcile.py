@@ -164,3 +164,14 @@ def test_reconcile_outside_a_transaction_reads_one_consistent_snapshot(pipeline)
 
     assert (run.days_checked, run.drift_count) == (1, 0)
     assert not connection.in_atomic_block
+
+
+def test_reconcile_adds_decimals_exactly_on_every_database(pipeline):
+    # SQLite's SUM() adds floats: a hundred 0.1 come back as 9.99999999999998 there.
+    pipeline.post([event(f"tenth-{n}", T0, "0.1") for n in range(100)], at=T0)
+    pipeline.snapshot(at=T0 + HOUR)
+
+    run = reconcile_run(now=T0 + HOUR, trigger=ReconcileTrigger.COMMAND)
+
+    assert pipeline.total(DAY).value == 10
+    assert run.drift == []

@@ -334,6 +334,7 @@ def test_days_are_listed_newest_first_and_paginated(api_client, pipeline, now):
         "snapshot_count": 1,
         "last_snapshot_at": now.isoformat().replace("+00:00", "Z"),
         "restated": False,
+        "completeness": 0.0,  # live; the final day before it had its event arrive later
     }
 
 
