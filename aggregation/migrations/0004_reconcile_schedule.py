@@ -3,35 +3,33 @@
 
 from django.db import migrations
 
+from snapagg_project.beat import periodic_task_ensure, periodic_task_remove
+
 TASK = "aggregation.tasks.reconcile_nightly"
 
 
 def create_schedule(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    if PeriodicTask.objects.filter(task=TASK).exists():
-        return
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute="30",
-        hour="3",
-        day_of_week="*",
-        day_of_month="*",
-        month_of_year="*",
-        timezone="UTC",
-    )
-    PeriodicTask.objects.create(
-        name="Nightly reconcile",
+    periodic_task_ensure(
+        apps,
         task=TASK,
-        crontab=crontab,
+        name="Nightly reconcile",
         description=(
             "Recomputes every day total from the stored events and the contributions, and "
             "checks the latest snapshots; the result is kept under Reconcile runs."
         ),
+        crontab={
+            "minute": "30",
+            "hour": "3",
+            "day_of_week": "*",
+            "day_of_month": "*",
+            "month_of_year": "*",
+            "timezone": "UTC",
+        },
     )
 
 
 def remove_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(task=TASK).delete()
+    periodic_task_remove(apps, task=TASK)
 
 
 class Migration(migrations.Migration):
