@@ -227,3 +227,32 @@ def test_a_separate_process_on_a_fresh_sqlite_database_prints_the_same_digest(tm
     )
 
     assert _digest(result.stdout.strip().splitlines()) == here
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "options", "message"),
+    [
+        ("a.csv", "event_id,event_time,value,colour\n", {}, "unknown column 'colour'"),
+        ("b.csv", "event_id,event_time,value\n", {}, "no arrival_time column"),
+        (
+            "c.csv",
+            "event_id,event_time,arrival_time,value\na,2026-11-02T10:00:00Z\n",
+            {},
+            "line 2: 2 cells, but the header has 4",
+        ),
+        ("d.jsonl", '{"event_id": "a"\n', {}, "line 1: not valid JSON"),
+        ("e.jsonl", "[1, 2]\n", {}, "line 1: each line must be a JSON object"),
+        ("f.jsonl", "", {"metric": "nope"}, "Unknown metric 'nope'"),
+        ("g.jsonl", "", {"interval": "0m"}, "use a positive duration"),
+    ],
+)
+def test_a_log_that_cannot_be_replayed_is_refused_with_the_reason(
+    tmp_path, db, name, content, options, message
+):
+    log = tmp_path / name
+    log.write_text(content)
+
+    with pytest.raises(CommandError, match=message):
+        call_command("replay", str(log), stdout=StringIO(), **options)
+
+    assert not Event.objects.exists()

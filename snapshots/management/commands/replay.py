@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from aggregation.calendar import day_end, day_start
+from aggregation.models import Metric
 from aggregation.selectors import metric_default, reporting_timezone
 from events.validation import EventFieldError, parse_instant
 from snapshots.replay import (
@@ -77,6 +78,8 @@ class Command(BaseCommand):
         interval = parse_interval(options["interval"])
         start = parse_moment(options["start"], end_of_day=False) if options["start"] else None
         end = parse_moment(options["end"], end_of_day=True) if options["end"] else None
+        if options["metric"] and not Metric.objects.filter(name=options["metric"]).exists():
+            raise CommandError(f"Unknown metric {options['metric']!r}; create it first.")
         selection = ReplaySelection(
             default_metric=metric_default().name, metric=options["metric"], start=start, end=end
         )
