@@ -4,10 +4,10 @@ from django.contrib import admin
 from django.db.models import DateTimeField, ExpressionWrapper, F
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from aggregation.calendar import DayStatus
-from aggregation.models import DayTotal, Metric, ReportingTimezone
+from aggregation.models import DayTotal, Metric, ReconcileRun, ReportingTimezone
 from snapagg_project.admin_mixins import ReadOnlyAdminMixin
 from snapagg_project.numbers import decimal_str
 
@@ -83,3 +83,43 @@ class DayTotalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(ReportingTimezone)
 class ReportingTimezoneAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["name", "fixed_at"]
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "started_at",
+        "trigger",
+        "metric",
+        "day_from",
+        "day_to",
+        "days_checked",
+        "drift_count",
+        "outcome",
+    ]
+    list_filter = ["trigger", "metric"]
+    date_hierarchy = "started_at"
+    readonly_fields = ["drift_table"]
+    exclude = ["drift"]
+
+    @admin.display(description="outcome", boolean=True)
+    def outcome(self, run: ReconcileRun) -> bool:
+        return run.drift_count == 0
+
+    @admin.display(description="drift found")
+    def drift_table(self, run: ReconcileRun) -> str:
+        if not run.drift:
+            return "None: every total matches its events, its contributions and its snapshots."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (row["metric"], row["day"], row["check"], row["stored"], row["recomputed"])
+                for row in run.drift
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>metric</th><th>day</th><th>check</th><th>stored</th>"
+            "<th>recomputed</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )

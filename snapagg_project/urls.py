@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
-from aggregation.apis import DayDetailApi, DayListApi, MetricListApi
+from aggregation.apis import DayDetailApi, DayListApi, MetricLatenessApi, MetricListApi
 from aggregation.views import DashboardView
 from events.apis import EventDetailApi, EventIngestApi, HealthApi
 from events.views import (
@@ -22,6 +22,9 @@ api_urlpatterns = [
     path("api/events/", EventIngestApi.as_view(), name="api-events"),
     path("api/events/<path:event_id>/", EventDetailApi.as_view(), name="api-event-detail"),
     path("api/metrics/", MetricListApi.as_view(), name="api-metrics"),
+    path(
+        "api/metrics/<str:name>/lateness/", MetricLatenessApi.as_view(), name="api-metric-lateness"
+    ),
     path("api/days/", DayListApi.as_view(), name="api-days"),
     path("api/days/<str:metric>/<str:day>/", DayDetailApi.as_view(), name="api-day-detail"),
     path(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from decimal import Decimal
 
 from django.db.models import DecimalField, ExpressionWrapper, F, OuterRef, QuerySet, Subquery
 from django_celery_beat.models import PeriodicTask
@@ -64,3 +66,44 @@ def periodic_tasks_list() -> QuerySet[PeriodicTask]:
     return PeriodicTask.objects.select_related("interval", "crontab", "solar", "clocked").order_by(
         "name"
     )
+
+
+DIGEST_FIELDS = (
+    "metric__name",
+    "day",
+    "sequence",
+    "taken_at",
+    "value",
+    "event_count",
+    "late_event_count",
+    "change",
+    "change_events",
+    "late_events",
+    "too_late_events",
+    "status",
+    "reason",
+)
+_SIX_PLACES = Decimal("0.000001")
+
+
+def _canonical(value: object) -> str:
+    """One spelling per value whatever the database: decimals with six places, instants
+    in UTC, so the digest of PostgreSQL and SQLite histories can be compared."""
+    if isinstance(value, Decimal):
+        return f"{(value + 0).quantize(_SIX_PLACES):f}"  # + 0 turns -0 into 0
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def snapshot_table_digest() -> str:
+    """SHA-256 over every snapshot, ordered by (metric name, day, sequence), one line per
+    snapshot with the fields of DIGEST_FIELDS. Row ids and run ids are left out: they
+    depend on the database, not on the history."""
+    digest = hashlib.sha256()
+    rows = Snapshot.objects.order_by("metric__name", "day", "sequence").values_list(*DIGEST_FIELDS)
+    for row in rows.iterator(chunk_size=5000):
+        digest.update(("|".join(_canonical(value) for value in row) + "\n").encode())
+    return digest.hexdigest()

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
-from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from aggregation.models import DayTotal
+from snapshots.management.commands.demo_setup import demo_history_load
 from snapshots.models import Snapshot, SnapshotReason
 from tests.browser.conftest import log_in
 
@@ -49,6 +49,7 @@ def _schedules_restore() -> None:
     for module in (
         "events.migrations.0002_sweeper_schedule",
         "snapshots.migrations.0003_snapshot_schedule",
+        "aggregation.migrations.0004_reconcile_schedule",
     ):
         importlib.import_module(module).create_schedule(apps, None)
 
@@ -64,10 +65,13 @@ def _story_day() -> DayTotal:
 
 
 def test_screenshots_of_the_pages_from_demo_data(
-    page, live_server, operator, celery_worker_process, shots_dir
+    page, live_server, operator, celery_worker_process, shots_dir, tmp_path
 ):
     _schedules_restore()
-    call_command("demo_load", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    with open(os.devnull, "w") as quiet:
+        demo_history_load(
+            days=14, seed=7, log_path=tmp_path / "demo.csv", stdout=quiet, stderr=quiet
+        )
     day = _story_day()
     late = Snapshot.objects.filter(day_total=day, reason=SnapshotReason.LATE_DATA).first()
     page.set_viewport_size(WIDE)
@@ -89,7 +93,7 @@ def test_screenshots_of_the_pages_from_demo_data(
 
     page.goto(f"{live_server.url}/operations/")
     expect(page.locator("#workers-heading + p")).to_contain_text("1 worker answering")
-    expect(page.get_by_role("link", name="Edit in the admin")).to_have_count(2)
+    expect(page.get_by_role("link", name="Edit in the admin")).to_have_count(3)
     _shoot(page, shots_dir, "operations", WIDE["width"])
 
     page.set_viewport_size(NARROW)
