@@ -78,3 +78,18 @@ def unpublished_sentence(day_total: DayTotal, published_events: int) -> str | No
         f"The value includes {signed_figure(change)} from {plural(pending, 'event')} that "
         "arrived after the last snapshot; the next snapshot run will record them."
     )
+
+
+def completeness_sentence(share: float | None) -> str | None:
+    """How complete a day that is not final probably is, from recent days' arrivals."""
+    if share is None:
+        return None
+    if share >= 0.995:
+        return (
+            "Nearly all of a day's events have usually arrived by now (judged from the last "
+            "final days); a few late ones may still come."
+        )
+    return (
+        f"About {share:.0%} of a day's events have usually arrived by now (judged from how "
+        "late events arrived on the last final days), so this value may still grow."
+    )

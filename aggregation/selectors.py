@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection
-from django.db.models import QuerySet
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 
 from aggregation.calendar import DayStatus
 from aggregation.models import DayTotal, Metric, ReconcileRun, ReportingTimezone
@@ -350,6 +350,77 @@ def lateness_stats(*, metric: Metric, day_from: dt.date, day_to: dt.date) -> Lat
         recommended_allowed_lateness=suggested,
         recommendation=recommendation,
     )
+
+
+# --- Lateness histogram --------------------------------------------------------------------
+
+LATENESS_BUCKETS: tuple[tuple[str, dt.timedelta | None], ...] = (
+    ("under 1 min", dt.timedelta(minutes=1)),
+    ("1 to 10 min", dt.timedelta(minutes=10)),
+    ("10 min to 1 h", dt.timedelta(hours=1)),
+    ("1 to 6 h", dt.timedelta(hours=6)),
+    ("6 to 24 h", dt.timedelta(days=1)),
+    ("1 to 2 days", dt.timedelta(days=2)),
+    ("over 2 days", None),
+)
+
+
+@dataclass(frozen=True)
+class LatenessBucket:
+    label: str
+    count: int
+    share: float
+
+
+def lateness_histogram(
+    *, metric: Metric, day_from: dt.date, day_to: dt.date
+) -> list[LatenessBucket]:
+    """How many of the metric's events arrived how long after they happened
+    (arrival_time - event_time), in fixed buckets: one aggregate query."""
+    lateness = ExpressionWrapper(F("arrival_time") - F("event_time"), output_field=DurationField())
+    counts: dict[str, Count] = {}
+    lower = None
+    for index, (_, upper) in enumerate(LATENESS_BUCKETS):
+        within = Q(lateness__gte=lower) if lower is not None else Q()
+        if upper is not None:
+            within &= Q(lateness__lt=upper)
+        counts[f"bucket_{index}"] = Count("pk", filter=within)
+        lower = upper
+    figures = (
+        Event.objects.filter(day_total__metric=metric, day_total__day__range=(day_from, day_to))
+        .annotate(lateness=lateness)
+        .aggregate(**counts)
+    )
+    total = sum(figures.values())
+    return [
+        LatenessBucket(
+            label=label,
+            count=figures[f"bucket_{index}"],
+            share=figures[f"bucket_{index}"] / total if total else 0.0,
+        )
+        for index, (label, _) in enumerate(LATENESS_BUCKETS)
+    ]
+
+
+@dataclass(frozen=True)
+class MetricLateness:
+    metric: Metric
+    stats: LatenessStats
+    histogram: list[LatenessBucket]
+
+
+def metrics_lateness(*, now: dt.datetime, days: int = 30) -> list[MetricLateness]:
+    """Every metric's lateness figures and histogram over its last `days` days."""
+    day_to = now.astimezone(reporting_timezone()).date()
+    day_from = day_to - dt.timedelta(days=days - 1)
+    return [
+        MetricLateness(
+            metric=metric,
+            stats=lateness_stats(metric=metric, day_from=day_from, day_to=day_to),
+            histogram=lateness_histogram(metric=metric, day_from=day_from, day_to=day_to),
+        )
+        for metric in metric_list()
+    ]
 
 
 # --- Completeness --------------------------------------------------------------------------

@@ -9,8 +9,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from aggregation.descriptions import day_badge
+from aggregation.calendar import DayStatus
+from aggregation.descriptions import completeness_sentence, day_badge
 from aggregation.models import DayTotal
+from aggregation.selectors import arrival_profile, completeness_from_profile
 from aggregation.templatetags.snapagg import badge_html, change_html, time_html
 from snapagg_project.formatting import day_text, figure, signed_figure
 from snapagg_project.tables import NUMBER, TEXT, PageTable
@@ -29,6 +31,13 @@ class DayTotalTable(PageTable):
     snapshot_count = tables.Column(verbose_name="Snapshots", attrs=NUMBER)
     last_change_at = tables.Column(verbose_name="Last change", attrs=TEXT)
     event_count = tables.Column(verbose_name="Events", attrs=NUMBER)
+    completeness = tables.Column(
+        verbose_name="Arrived so far",
+        empty_values=(),
+        orderable=False,
+        accessor="pk",
+        attrs=NUMBER,
+    )
 
     class Meta(PageTable.Meta):
         empty_text = "No days match: no events were counted for this metric in this range."
@@ -37,6 +46,15 @@ class DayTotalTable(PageTable):
     def __init__(self, *args, now: dt.datetime, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.now = now
+        self._profiles: dict[int, list[float] | None] = {}
+
+    def _profile(self, day_total: DayTotal) -> list[float] | None:
+        # One arrival profile per metric for the whole page: the query count stays flat.
+        if day_total.metric_id not in self._profiles:
+            self._profiles[day_total.metric_id] = arrival_profile(
+                metric=day_total.metric, now=self.now
+            )
+        return self._profiles[day_total.metric_id]
 
     def render_day(self, record: DayTotal) -> SafeString:
         return format_html('<a href="{}">{}</a>', day_url(record), day_text(record.day))
@@ -64,6 +82,17 @@ class DayTotalTable(PageTable):
             change_html(record.last_change),
             time_html(record.last_change_at),
             reason,
+        )
+
+    def render_completeness(self, record: DayTotal) -> SafeString:
+        if record.status_at(self.now) == DayStatus.FINAL:
+            return format_html('<span title="{}">—</span>', "Final: nothing more is expected.")
+        profile = self._profile(record)
+        if profile is None:
+            return format_html('<span title="{}">—</span>', "No final day yet to estimate from.")
+        share = completeness_from_profile(profile, day_end=record.day_end, now=self.now)
+        return format_html(
+            '<span title="{}">≈ {}</span>', completeness_sentence(share), f"{share:.0%}"
         )
 
     def render_event_count(self, record: DayTotal) -> str:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
-from aggregation.selectors import metric_default
+from aggregation.selectors import metric_default, metrics_lateness, reconcile_last
 from events.forms import CsvUploadForm, EventForm, ParsedCsv, suggested_event_id
 from events.models import IngestChannel
 from events.selectors import backlog_get, batch_days, batch_get, workers_status
@@ -29,6 +29,7 @@ from snapshots.tables import PeriodicTaskTable, SnapshotRunTable
 
 ERRORS_SHOWN = 1000
 PING_TIMEOUT_SECONDS = 1.0
+LATENESS_DAYS = 30
 
 
 def _day_links(days: list[tuple[str, dt.date]]) -> list[dict[str, Any]]:
@@ -142,6 +143,9 @@ class OperationsView(StaffRequiredMixin, TemplateView):
             "sweep_after": duration_text(dt.timedelta(seconds=settings.SWEEP_AFTER_SECONDS)),
             "runs": SnapshotRunTable(list(snapshot_runs_recent(limit=20))),
             "schedules": PeriodicTaskTable(list(periodic_tasks_list())),
+            "lateness": metrics_lateness(now=now, days=LATENESS_DAYS),
+            "lateness_days": LATENESS_DAYS,
+            "reconcile": reconcile_last(),
         }
 
 

@@ -12,9 +12,14 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 from django_tables2 import RequestConfig
 
-from aggregation.descriptions import day_badge, day_status_sentence, unpublished_sentence
+from aggregation.descriptions import (
+    completeness_sentence,
+    day_badge,
+    day_status_sentence,
+    unpublished_sentence,
+)
 from aggregation.models import DayTotal
-from aggregation.selectors import day_total_get
+from aggregation.selectors import day_completeness, day_total_get
 from events.selectors import (
     ChangeGroup,
     change_group_events,
@@ -115,6 +120,9 @@ class DayView(ReaderRequiredMixin, TemplateView):
             "badge": day_badge(day_total, now),
             "status_sentence": day_status_sentence(day_total, now),
             "unpublished_sentence": unpublished_sentence(day_total, published_events),
+            "completeness_sentence": completeness_sentence(
+                day_completeness(day_total=day_total, now=now)
+            ),
             "last_snapshot": snapshots[-1] if snapshots else None,
             "chart": history_chart(day_total, snapshots, as_of, now.year),
             "table": table,

@@ -91,3 +91,20 @@ def reporting_zone() -> str:
     from aggregation.selectors import reporting_timezone
 
     return str(reporting_timezone())
+
+
+@register.filter
+def percent(share: float | None) -> str:
+    """0.9731 -> "97.3%", None -> "—"."""
+    return "—" if share is None else f"{share:.1%}"
+
+
+@register.filter
+def percent_width(share: float) -> str:
+    """A CSS width for a bar drawn to scale (0.5 -> "50.00%")."""
+    return f"{max(0.0, min(share, 1.0)) * 100:.2f}%"
+
+
+@register.filter
+def intcomma_plain(count: int) -> str:
+    return f"{count:,}"

@@ -214,3 +214,18 @@ def test_the_day_api_gives_completeness_null_for_final_days(arrival_history, api
     assert completeness[REFERENCE.isoformat()] is None
     assert set(completeness) == {REFERENCE.isoformat(), DAY.isoformat()}
     assert "completeness" in detail
+
+
+def test_the_lateness_histogram_counts_events_per_bucket(small_log):
+    buckets = selectors.lateness_histogram(metric=small_log, day_from=DAY, day_to=DAY)
+
+    assert [(b.label, b.count) for b in buckets] == [
+        ("under 1 min", 4),  # web: 10, 20, 30, 40 s
+        ("1 to 10 min", 1),  # web: 100 s
+        ("10 min to 1 h", 0),
+        ("1 to 6 h", 2),  # partner: 3 h, 4 h
+        ("6 to 24 h", 0),
+        ("1 to 2 days", 1),  # partner: 32 h
+        ("over 2 days", 0),
+    ]
+    assert sum(b.share for b in buckets) == pytest.approx(1)
