@@ -20,6 +20,7 @@ from aggregation.calendar import DayStatus
 from aggregation.models import DayTotal, Metric, ReconcileRun, ReportingTimezone
 from events.models import Event
 from snapagg_project.db import is_postgresql
+from snapagg_project.formatting import duration_text
 
 HOUR = dt.timedelta(hours=1)
 
@@ -280,21 +281,6 @@ def _figures(row: tuple) -> LatenessFigures:
     )
 
 
-def duration_words(duration: dt.timedelta) -> str:
-    """3 days 4 h, 5 h 30 min, 12 min, 40 s: how a reader says a duration."""
-    seconds = int(duration.total_seconds())
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [
-        f"{days} day{'s' if days != 1 else ''}" if days else "",
-        f"{hours} h" if hours else "",
-        f"{minutes} min" if minutes and not days else "",
-        f"{seconds} s" if seconds and not (days or hours) else "",
-    ]
-    return " ".join(part for part in parts if part) or "0 s"
-
-
 def _round_up(duration: dt.timedelta) -> dt.timedelta:
     """To a figure worth typing into the admin: whole minutes under an hour, else hours."""
     unit = dt.timedelta(minutes=1) if duration < dt.timedelta(hours=1) else dt.timedelta(hours=1)
@@ -315,15 +301,15 @@ def _recommendation(
         share = overall.too_late_share or 0
         return suggested, (
             f"{share:.1%} of {metric.name} events arrived after the allowed lateness of "
-            f"{duration_words(configured)}, so they changed days that were already final. "
-            f"An allowed lateness of {duration_words(suggested)} would have captured 99% of "
+            f"{duration_text(configured)}, so they changed days that were already final. "
+            f"An allowed lateness of {duration_text(suggested)} would have captured 99% of "
             f"them; consider raising it."
         )
     if overall.captures_99 * 2 < configured and configured - overall.captures_99 >= HOUR:
         return suggested, (
-            f"99% of {metric.name} events arrived within {duration_words(suggested)} of their "
-            f"day's end, but days wait {duration_words(configured)} before turning final. "
-            f"Lowering the allowed lateness to {duration_words(suggested)} would make days "
+            f"99% of {metric.name} events arrived within {duration_text(suggested)} of their "
+            f"day's end, but days wait {duration_text(configured)} before turning final. "
+            f"Lowering the allowed lateness to {duration_text(suggested)} would make days "
             f"final sooner."
         )
     return suggested, None

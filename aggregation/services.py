@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 
 from aggregation.models import DayTotal, Metric, ReconcileRun
+from aggregation.selectors import day_total_list
 from events.models import BatchStatus, Contribution, Event, QuarantineStatus
 from snapagg_project.db import is_postgresql
 from snapagg_project.numbers import decimal_str
@@ -60,14 +61,7 @@ class _ContributionSums:
 def _day_totals_in(
     metric: Metric | None, day_from: dt.date | None, day_to: dt.date | None
 ) -> QuerySet[DayTotal]:
-    day_totals = DayTotal.objects.all()
-    if metric is not None:
-        day_totals = day_totals.filter(metric=metric)
-    if day_from is not None:
-        day_totals = day_totals.filter(day__gte=day_from)
-    if day_to is not None:
-        day_totals = day_totals.filter(day__lte=day_to)
-    return day_totals
+    return day_total_list(metric=metric, day_from=day_from, day_to=day_to)
 
 
 def _counted_events(day_totals: QuerySet[DayTotal]) -> QuerySet[Event]:

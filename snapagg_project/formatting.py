@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from aggregation.selectors import reporting_timezone
 from snapagg_project.numbers import decimal_str
 
 
@@ -26,6 +25,9 @@ def signed_figure(value: Decimal) -> str:
 
 def local_time(instant: dt.datetime, *, year: int | None = None) -> str:
     """ "23 Nov 00:00 UTC" in the reporting zone; the year is added when it is not `year`."""
+    # Imported here: aggregation.selectors itself uses this module's duration_text.
+    from aggregation.selectors import reporting_timezone
+
     local = instant.astimezone(reporting_timezone())
     day = f"{local.day} {local:%b}"
     if year is None or local.year != year:
@@ -39,7 +41,7 @@ def day_text(day: dt.date) -> str:
 
 
 def duration_text(duration: dt.timedelta) -> str:
-    """ "2 d 3 h", "5 h 20 min", "12 min", "40 s"; negative durations read "-5 s"."""
+    """ "2 days 3 h", "1 day", "5 h 20 min", "12 min", "40 s"; negative: "-5 s"."""
     seconds = int(duration.total_seconds())
     if seconds < 0:
         return f"-{duration_text(-duration)}"
@@ -47,7 +49,8 @@ def duration_text(duration: dt.timedelta) -> str:
     hours, rest = divmod(rest, 3_600)
     minutes, seconds = divmod(rest, 60)
     if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
+        day_words = f"{days} day" if days == 1 else f"{days} days"
+        return f"{day_words} {hours} h" if hours else day_words
     if hours:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     if minutes:

@@ -47,7 +47,7 @@ def test_times_read_in_the_reporting_zone_with_the_year_only_when_it_differs():
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [(40, "40 s"), (720, "12 min"), (3600, "1 h"), (19_200, "5 h 20 min"),
-     (86_400, "1 d"), (183_600, "2 d 3 h"), (-5, "-5 s")],
+     (86_400, "1 day"), (183_600, "2 days 3 h"), (-5, "-5 s")],
 )  # fmt: skip
 def test_durations_read_in_words(seconds, text):
     assert duration_text(dt.timedelta(seconds=seconds)) == text
