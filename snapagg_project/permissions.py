@@ -11,7 +11,7 @@ from __future__ import annotations
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-VIEWER_GROUP = "viewer"
+from snapagg_project.access import VIEWER_GROUP  # the same group the pages use
 
 
 def user_is_viewer(user: object) -> bool:
