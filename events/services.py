@@ -174,6 +174,9 @@ def day_totals_ensure(pairs: Iterable[tuple[int, dt.date]]) -> dict[tuple[int, d
     return {(metric_id, day): pk for pk, metric_id, day in rows}
 
 
+# ORDER BY event_id: two requests inserting the same new ids in different orders each
+# waited for the other's uncommitted index entry (a deadlock, seen in the fault run's
+# simultaneous rounds); in one order the second simply waits for the first.
 _PG_INSERT_EVENTS = """
 INSERT INTO events_event
     (event_id, metric_id, day, day_total_id, event_time, arrival_time, value, source, batch_id)
@@ -182,6 +185,7 @@ SELECT e.event_id, e.metric_id, e.day, e.day_total_id, e.event_time, e.arrival_t
 FROM unnest(%s::text[], %s::bigint[], %s::date[], %s::bigint[], %s::timestamptz[],
             %s::timestamptz[], %s::numeric[], %s::text[])
      AS e(event_id, metric_id, day, day_total_id, event_time, arrival_time, value, source)
+ORDER BY e.event_id
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """

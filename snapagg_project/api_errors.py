@@ -41,8 +41,21 @@ def _database_unavailable(exc: Exception) -> Response:
     return response
 
 
+def _driver_errors() -> tuple[type[Exception], ...]:
+    # Statements run on the raw psycopg cursor (the bulk event insert) raise the driver's
+    # own classes, not Django's wrappers.
+    try:
+        import psycopg
+    except ImportError:
+        return ()
+    return (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, *_driver_errors())
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, OperationalError | InterfaceError):
+    if isinstance(exc, DATABASE_UNAVAILABLE):
         return _database_unavailable(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
