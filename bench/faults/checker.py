@@ -117,12 +117,21 @@ FIGURES = {
         "SELECT count(*) FROM events_ingestbatch WHERE enqueue_count > 1"
     ),
     "day_totals": "SELECT count(*) FROM aggregation_daytotal",
+    # From the 202 to the apply: direct, or after the sweeper re-enqueued a lost message.
+    "ack_to_apply_seconds_median": """
+        SELECT round(extract(epoch FROM percentile_cont(0.5) WITHIN GROUP
+                     (ORDER BY applied_at - received_at))::numeric, 1)
+        FROM events_ingestbatch WHERE accepted_count > 0""",
+    "ack_to_apply_seconds_max": """
+        SELECT round(extract(epoch FROM max(applied_at - received_at))::numeric, 1)
+        FROM events_ingestbatch WHERE accepted_count > 0""",
     "snapshots": "SELECT count(*) FROM snapshots_snapshot",
 }
 
 
-def _scalar(db: psycopg.Connection, sql: str) -> int:
-    return int(db.execute(sql).fetchone()[0])
+def _scalar(db: psycopg.Connection, sql: str) -> int | float:
+    value = db.execute(sql).fetchone()[0]
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def acked_ids_check(db: psycopg.Connection, log: AckLog, plan: Plan) -> dict[str, int]:

@@ -119,7 +119,14 @@ class Injector(threading.Thread):
     def worker_child_kill(self, fault: Fault) -> None:
         """SIGKILL a pool child while it is inside an apply transaction (if one is seen
         within 20 s; otherwise any child)."""
-        victim, query = self._child_in_apply(timeout=20)
+        stop = threading.Event()
+        poker = threading.Thread(target=self._poke_ingest, args=(stop,), daemon=True)
+        poker.start()  # applies to catch, even if the load is quiet or over
+        try:
+            victim, query = self._child_in_apply(timeout=30)
+        finally:
+            stop.set()
+            poker.join()
         if victim is None:
             children = self.stack.worker.children()
             victim = children[0].pid if children else None
