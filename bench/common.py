@@ -284,6 +284,18 @@ class Stack:
                 log = (LOG_DIR / f"{name}.log").read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"{name} exited with {process.returncode}:\n{log}")
 
+    def python_pids(self) -> dict[str, int]:
+        """The processes that run application code: gunicorn's workers, Celery's workers."""
+        pids: dict[str, int] = {}
+        for name, process in self.processes.items():
+            root = psutil.Process(process.pid)
+            if name == "web":
+                for index, child in enumerate(root.children()):
+                    pids[f"web-worker{index + 1}"] = child.pid
+            else:
+                pids[name] = root.pid
+        return pids
+
     def peaks(self) -> list[tuple[str, float]]:
         """Peak memory of every process of the stack, children included."""
         found: list[tuple[str, float]] = []
@@ -481,3 +493,55 @@ the date, the machine, the load average around the run (the machine may be share
 exact command, so any figure can be reproduced.
 
 """
+
+
+# --- Profiling ------------------------------------------------------------------------------
+
+
+@dataclass
+class Profiler:
+    """py-spy attached to running processes; writes collapsed stacks under var/bench/."""
+
+    targets: dict[str, int]
+    recorders: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self) -> None:
+        for name, pid in self.targets.items():
+            self.recorders[name] = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+                    "--rate", "1000", "--gil",
+                    "--format", "raw", "--nonblocking", "-o", str(LOG_DIR / f"profile-{name}.txt"),
+                ],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+
+    def stop(self) -> list[Table]:
+        for recorder in self.recorders.values():
+            recorder.send_signal(signal.SIGINT)
+        for recorder in self.recorders.values():
+            recorder.wait(timeout=60)
+        return [profile_summary(name, LOG_DIR / f"profile-{name}.txt") for name in self.targets]
+
+
+def profile_summary(name: str, path: Path, top: int = 15) -> Table:
+    """Functions by share of samples: inclusive (anywhere on the stack) and self (on top)."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines() if path.exists() else []:
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        total += count
+        frames = [frame.split(" (")[0] + " " + frame.rsplit("/", 1)[-1].split(":")[0].rstrip(")")
+                  for frame in stack.split(";") if frame]  # fmt: skip
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        if frames:
+            own[frames[-1]] = own.get(frames[-1], 0) + count
+    table = Table(f"py-spy: {name} ({total} samples)", ["function", "inclusive", "self"])
+    for frame, count in sorted(inclusive.items(), key=lambda item: -item[1])[:top]:
+        table.rows.append([frame, f"{count / total:.0%}", f"{own.get(frame, 0) / total:.0%}"])
+    for frame, count in sorted(own.items(), key=lambda item: -item[1])[:top]:
+        table.rows.append([f"(self) {frame}", "", f"{count / total:.0%}"])
+    return table

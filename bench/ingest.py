@@ -31,6 +31,7 @@ import psutil
 
 from bench.common import (
     ROOT,
+    Profiler,
     Report,
     Stack,
     Table,
@@ -248,9 +249,13 @@ def _phase_spec(args: argparse.Namespace, *, batch: int, events: int, tag: str) 
     }
 
 
-def _report(phases: list[Phase], latency: Phase, raw_rate: float, args, peaks) -> Report:
+def _report(phases: list[Phase], latency: Phase, raw_rates: list[float], args, peaks) -> Report:
     report = Report("Ingest end to end")
-    report.figure("raw PostgreSQL unnest insert (same rows)", f"{raw_rate:,.0f} rows/s")
+    raw_rate = sum(raw_rates) / len(raw_rates)
+    report.figure(
+        "raw PostgreSQL unnest insert (same rows)",
+        f"{raw_rate:,.0f} rows/s (before {raw_rates[0]:,.0f}, after {raw_rates[-1]:,.0f})",
+    )
     targets = {1000: TARGET_RATIO_1000, 100: TARGET_RATIO_100}
     for phase in phases:
         ratio = phase.applied_per_s / raw_rate
@@ -285,7 +290,8 @@ def _report(phases: list[Phase], latency: Phase, raw_rate: float, args, peaks) -
         "Accepted = first send to last 202; applied = first send to the last apply "
         "(max day_total.last_applied_at) once every event is counted. Ratios use applied.",
         "Raw baseline: one connection, binary parameters, a scratch table with the same "
-        "columns and indexes as events_event but without its foreign keys, commit per batch.",
+        "columns and indexes as events_event but without its foreign keys, commit per batch; "
+        "run just before and just after the stack, the mean is the reference.",
         "HTTP statuses: " + "; ".join(f"{p.label} {p.statuses}" for p in [*phases, latency]),
     ]
     return report
@@ -299,6 +305,9 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--celery-workers", type=int, default=1)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument(
+        "--profile", action="store_true", help="attach py-spy to the web and Celery workers"
+    )
     args = parser.parse_args()
     broker = os.environ.get("CELERY_BROKER_URL", "")
     if not broker.startswith("redis://"):
@@ -312,20 +321,27 @@ def main() -> None:
     data_reset()
     args.token = api_token()
     tag = f"i{int(time.time())}"
+    specs = {
+        batch: _phase_spec(args, batch=batch, events=events, tag=tag)
+        for batch, events in ((1000, args.events_1000), (100, args.events_100))
+    }
+    # The baseline runs just before and just after the stack, on the same rows as the
+    # 1,000-event phase: on a shared machine the ratio then compares like with like.
+    raw_rates = [raw_insert_rate(database_url, specs[1000], timezone.now())]
     stack = Stack(env, web_workers=args.web_workers, celery_workers=args.celery_workers)
     stack.start()
+    profiler = Profiler(stack.python_pids()) if args.profile else None
+    if profiler:
+        profiler.start()
     phases: list[Phase] = []
     try:
         applied = 0
-        for batch, events in ((1000, args.events_1000), (100, args.events_100)):
-            spec = _phase_spec(args, batch=batch, events=events, tag=tag)
+        for batch, spec in specs.items():
             phase = _run_phase(
                 stack, label=f"batch {batch}", spec=spec, applied_before=applied, wait_applied=True
             )
             applied += phase.accepted
             phases.append(phase)
-            if batch == 1000:
-                raw_spec = spec
         rate = phases[0].accepted_per_s / 2
         latency_spec = {
             **_phase_spec(args, batch=1000, events=int(rate * args.latency_seconds), tag=tag + "l"),
@@ -336,6 +352,7 @@ def main() -> None:
             stack, label="batch 1000, half peak", spec=latency_spec, applied_before=applied,
             wait_applied=True,
         )  # fmt: skip
+        profiles = profiler.stop() if profiler else []
         peaks = stack.peaks()
         peaks += [
             (f"PostgreSQL backend {index + 1}", peak)
@@ -343,10 +360,14 @@ def main() -> None:
         ]
     finally:
         stack.stop()
-    raw_rate = raw_insert_rate(database_url, raw_spec, timezone.now())
+    raw_rates.append(raw_insert_rate(database_url, specs[1000], timezone.now()))
     peaks.append(("load generator (largest phase)", max(p.loadgen_peak_mib for p in phases)))
     peaks.append(("this benchmark process", own_peak_rss_mib()))
-    _report(phases, latency, raw_rate, args, peaks).emit()
+    report = _report(phases, latency, raw_rates, args, peaks)
+    if profiles:
+        report.notes.append("Profiled with py-spy (slows what it samples): see var/bench/.")
+        report.tables += profiles
+    report.emit()
 
 
 if __name__ == "__main__":
