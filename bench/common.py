@@ -545,3 +545,32 @@ def profile_summary(name: str, path: Path, top: int = 15) -> Table:
     for frame, count in sorted(own.items(), key=lambda item: -item[1])[:top]:
         table.rows.append([f"(self) {frame}", "", f"{count / total:.0%}"])
     return table
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds of this process and of its PostgreSQL backend: on a shared machine they
+    move far less with the neighbours' load than wall-clock time does."""
+
+    own: float = 0.0
+    backend: float = 0.0
+
+    @staticmethod
+    def _backend_process() -> psutil.Process:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return psutil.Process(cursor.fetchone()[0])
+
+    def __enter__(self) -> CpuMeter:
+        self._backend = self._backend_process()
+        self._own_start = time.process_time()
+        times = self._backend.cpu_times()
+        self._backend_start = times.user + times.system
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.own = time.process_time() - self._own_start
+        times = self._backend.cpu_times()
+        self.backend = times.user + times.system - self._backend_start

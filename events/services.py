@@ -112,10 +112,24 @@ def _validate_all(
     return list(first_seen.values()), errors, repeats
 
 
+_PG_STORED_CONTENTS = """
+SELECT e.event_id, m.name, e.event_time, e.value, e.source
+FROM events_event e JOIN aggregation_metric m ON m.id = e.metric_id
+WHERE e.event_id = ANY(%b::text[])
+"""
+
+
 def _stored_contents(event_ids: Iterable[str]) -> dict[str, dict[str, str]]:
-    rows = Event.objects.filter(event_id__in=list(event_ids)).values_list(
-        "event_id", "metric__name", "event_time", "value", "source"
-    )
+    ids = list(event_ids)
+    if is_postgresql():
+        connection.ensure_connection()
+        # One binary array parameter rather than one placeholder per id (see _events_insert).
+        with psycopg.Cursor(connection.connection) as cursor:
+            rows = cursor.execute(_PG_STORED_CONTENTS, [ids]).fetchall()
+    else:
+        rows = Event.objects.filter(event_id__in=ids).values_list(
+            "event_id", "metric__name", "event_time", "value", "source"
+        )
     return {
         event_id: {
             "metric": metric,
@@ -282,21 +296,31 @@ def _classify_before_insert(
 ) -> tuple[_Classified, dict[tuple[int, dt.date], int]]:
     """Which events to insert, and the ids of their day totals.
 
-    On PostgreSQL, when every day already has its total (nearly always), all events go
-    straight to the insert: ON CONFLICT tells which ids were stored already, and only
-    those are looked up afterwards. Otherwise the stored ids are looked up first, so that
-    day totals are created only for days that get a new event, never for a duplicate or a
-    conflict.
+    On PostgreSQL, events on days that already have a total (nearly all of them) go
+    straight to the insert: ON CONFLICT tells which ids were stored already, and only those
+    are looked up afterwards. Events on a day without a total are looked up first, so that
+    a day total is created only for a day that gets a new event, never for a duplicate or
+    a conflict. SQLite looks every event up first (its insert has no ON CONFLICT here).
     """
     day_total_ids = _day_total_ids((e.metric_id, e.day) for e in valid)
-    missing_day = any((e.metric_id, e.day) not in day_total_ids for e in valid)
-    if is_postgresql() and not missing_day:
+    to_check = valid
+    if is_postgresql():
+        to_check = [e for e in valid if (e.metric_id, e.day) not in day_total_ids]
+    if not to_check:
         return _Classified(new=list(valid)), day_total_ids
-    classified = _classify(valid, _stored_contents(e.event_id for e in valid))
-    missing = {(e.metric_id, e.day) for e in classified.new} - day_total_ids.keys()
+    checked = _classify(to_check, _stored_contents(e.event_id for e in to_check))
+    missing = {(e.metric_id, e.day) for e in checked.new} - day_total_ids.keys()
     if missing:
         day_total_ids.update(day_totals_ensure(missing))
-    return classified, day_total_ids
+    stored = {e.event_id for e in to_check} - {e.event_id for e in checked.new}
+    return (
+        _Classified(
+            new=[e for e in valid if e.event_id not in stored],
+            duplicates=checked.duplicates,
+            conflicts=checked.conflicts,
+        ),
+        day_total_ids,
+    )
 
 
 def events_ingest(
