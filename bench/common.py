@@ -83,7 +83,7 @@ def bench_environment(*, database_url: str, broker_url: str | None = None) -> di
         "DEBUG": "0",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "benchmark-only-secret-key-0123456789",
         "SECURE_SSL_REDIRECT": "0",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         "CELERY_QUEUE": BENCH_QUEUE,
         "DJANGO_SETTINGS_MODULE": "snapagg_project.settings",
         "PYTHONPATH": str(ROOT),
