@@ -506,6 +506,8 @@ class Profiler:
     recorders: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def start(self) -> None:
+        if not (Path(sys.executable).parent / "py-spy").exists():
+            sys.exit("--profile needs py-spy: .venv/bin/pip install -e '.[bench]'")
         for name, pid in self.targets.items():
             self.recorders[name] = subprocess.Popen(
                 [

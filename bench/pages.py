@@ -40,14 +40,14 @@ TARGET_MS = 100.0
 PAGES = {
     "day list, first page (API)": "/api/days/?metric=default",
     "day list, a year's range (API)": "/api/days/?metric=default&from={year_ago}&to={today}",
-    "day detail with 288 snapshots (API)": "/api/days/default/{day}/",
+    "day detail with all its snapshots (API)": "/api/days/default/{day}/",
     "day as of a time (API)": "/api/days/default/{day}/?as_of={as_of}",
     "events behind a snapshot (API)": "/api/days/default/{day}/snapshots/{sequence}/events/",
 }
 CANDIDATE_HTML_PAGES = {"dashboard (HTML)": "/"}
 
 
-def _load(days: int) -> dict[str, str]:
+def _load(days: int, per_day: int) -> dict[str, str]:
     """Day totals and snapshots written straight to the database (a history this long
     would take hours through the snapshot job), plus the events behind one snapshot."""
     from aggregation.calendar import day_end
@@ -66,9 +66,9 @@ def _load(days: int) -> dict[str, str]:
             DayTotal(
                 metric=metric, day=first + dt.timedelta(days=n),
                 day_end=day_end(first + dt.timedelta(days=n), reporting_timezone()),
-                value=Decimal(SNAPSHOTS_PER_DAY * 10), event_count=SNAPSHOTS_PER_DAY * 4,
-                revision=SNAPSHOTS_PER_DAY, snapshot_revision=SNAPSHOTS_PER_DAY,
-                snapshot_count=SNAPSHOTS_PER_DAY, snapshot_value=Decimal(SNAPSHOTS_PER_DAY * 10),
+                value=Decimal(per_day * 10), event_count=per_day * 4,
+                revision=per_day, snapshot_revision=per_day,
+                snapshot_count=per_day, snapshot_value=Decimal(per_day * 10),
                 finalized=True,
             )
             for n in range(days)
@@ -86,14 +86,15 @@ def _load(days: int) -> dict[str, str]:
                     day_total=day_total, metric=metric, day=day_total.day, sequence=n,
                     taken_at=start + n * step, run=run, value=Decimal(n * 10),
                     event_count=n * 4, late_event_count=0, change=Decimal(10), change_events=4,
-                    late_events=0, status="live" if n < SNAPSHOTS_PER_DAY else "final",
+                    late_events=0, status="live" if n < per_day else "final",
                     reason=SnapshotReason.FIRST if n == 1 else SnapshotReason.UPDATE,
                 )
-                for n in range(1, SNAPSHOTS_PER_DAY + 1)
+                for n in range(1, per_day + 1)
             ]
         )  # fmt: skip
     middle = totals[len(totals) // 2]
-    taken = dt.datetime.combine(middle.day, dt.time(), tzinfo=dt.UTC) + 100 * step
+    sequence = min(100, per_day)
+    taken = dt.datetime.combine(middle.day, dt.time(), tzinfo=dt.UTC) + sequence * step
     batch = IngestBatch.objects.create(
         received_at=taken, channel=IngestChannel.API, status=BatchStatus.APPLIED,
         applied_at=taken, accepted_count=4,
@@ -108,7 +109,7 @@ def _load(days: int) -> dict[str, str]:
     )  # fmt: skip
     Contribution.objects.create(
         day_total=middle, batch=batch, value=Decimal(10), event_count=4, applied_at=taken,
-        snapshot_sequence=100,
+        snapshot_sequence=sequence,
     )  # fmt: skip
     vacuum_analyze()
     return {
@@ -116,7 +117,7 @@ def _load(days: int) -> dict[str, str]:
         "today": last.isoformat(),
         "year_ago": (last - dt.timedelta(days=365)).isoformat(),
         "as_of": (taken + dt.timedelta(seconds=1)).isoformat().replace("+00:00", "Z"),
-        "sequence": "100",
+        "sequence": str(sequence),
     }
 
 
@@ -168,6 +169,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--page", action="append", default=[], help='"label=/path/{day}/"')
+    parser.add_argument("--days", type=int, default=HISTORY_DAYS)
+    parser.add_argument("--snapshots-per-day", type=int, default=SNAPSHOTS_PER_DAY)
     args = parser.parse_args()
     database_url = bench_database_url()
     env = bench_environment(database_url=database_url)
@@ -176,8 +179,9 @@ def main() -> None:
     pages = _pages(args.page)
     counts: dict[int, dict[str, int]] = {}
     results: dict[str, tuple[int, float, int]] = {}
-    for days in (HISTORY_DAYS // 10, HISTORY_DAYS):
-        values = _load(days)
+    short, full = max(args.days // 10, 2), args.days
+    for days in (short, full):
+        values = _load(days, args.snapshots_per_day)
         client = _client()
         for label, path in CANDIDATE_HTML_PAGES.items():
             if label not in pages and client.get(path).status_code == 200:
@@ -186,9 +190,9 @@ def main() -> None:
         for label, path in pages.items():
             results[label] = _measure(client, path.format(**values), args.repeats)
             counts[days][label] = results[label][2]
-    report = Report("Pages")
+    report = Report(f"Pages ({full} days x {args.snapshots_per_day} snapshots)")
     for label, (status, median_ms, queries) in results.items():
-        grows = queries > counts[HISTORY_DAYS // 10][label]
+        grows = queries > counts[short][label]
         report.figure(
             f"{label}",
             f"{median_ms:.1f} ms, {queries} queries (HTTP {status})",
@@ -198,17 +202,14 @@ def main() -> None:
     report.tables.append(
         Table(
             "Query count by history length",
-            ["page", f"{HISTORY_DAYS // 10} days", f"{HISTORY_DAYS} days"],
-            [
-                [label, str(counts[HISTORY_DAYS // 10][label]), str(counts[HISTORY_DAYS][label])]
-                for label in results
-            ],
+            ["page", f"{short} days", f"{full} days"],
+            [[label, str(counts[short][label]), str(counts[full][label])] for label in results],
         )
     )
     report.memory([("benchmark process", own_peak_rss_mib())])
     report.notes += [
-        f"{HISTORY_DAYS} days x {SNAPSHOTS_PER_DAY} snapshots = "
-        f"{HISTORY_DAYS * SNAPSHOTS_PER_DAY:,} snapshots, written directly (one run per day); "
+        f"{full} days x {args.snapshots_per_day} snapshots = "
+        f"{full * args.snapshots_per_day:,} snapshots, written directly (one run per day); "
         f"median of {args.repeats} requests after one warm-up, through Django's handler in "
         "process (no network, no gunicorn).",
         "The HTML dashboard and day page were not built yet when this was written: they are "

@@ -87,9 +87,9 @@ def replay(
     return result
 
 
-def history_first_day() -> dt.date:
-    """The first day of a history of HISTORY_DAYS days that ended three days ago."""
-    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3 + HISTORY_DAYS)
+def history_first_day(days: int = HISTORY_DAYS) -> dt.date:
+    """The first day of a history of `days` days that ended three days ago."""
+    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3 + days)
 
 
 def main() -> None:
@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--snapshot-every-hours", type=float, default=24.0)
+    parser.add_argument("--days", type=int, default=HISTORY_DAYS, help="length of the log")
     args = parser.parse_args()
     database_url = bench_database_url()
     env = bench_environment(database_url=database_url)
@@ -107,15 +108,15 @@ def main() -> None:
     log = history_events(
         prefix=f"r{int(time.time())}",
         count=args.events,
-        first_day=history_first_day(),
-        days=HISTORY_DAYS,
+        first_day=history_first_day(args.days),
+        days=args.days,
     )
     with CpuMeter() as cpu:
         result = replay(log, batch_size=args.batch, snapshot_every=every)
     rate = result.events / result.seconds
     report = Report("Replay")
     report.figure(
-        f"replay of {result.events:,} events ({HISTORY_DAYS} days, batches of {args.batch:,})",
+        f"replay of {result.events:,} events ({args.days} days, batches of {args.batch:,})",
         f"{rate:,.0f} events/s ({result.seconds:.1f} s)",
         f">= {TARGET_EVENTS_PER_S:,} events/s",
         rate >= TARGET_EVENTS_PER_S,

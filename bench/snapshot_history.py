@@ -36,13 +36,13 @@ CHANGED_DAYS = 10
 EVENTS_PER_CHANGED_DAY = 100
 
 
-def _change_days(round_index: int, clock: dt.datetime) -> None:
+def _change_days(round_index: int, clock: dt.datetime, days: int) -> None:
     """One batch of late events on CHANGED_DAYS days spread over the history."""
     from events.models import IngestChannel
     from events.services import batch_apply, events_ingest
 
-    first_day = history_first_day()
-    stride = HISTORY_DAYS // CHANGED_DAYS
+    first_day = history_first_day(days)
+    stride = days // CHANGED_DAYS
     events = [
         {
             "event_id": f"late-{round_index}-{day_index}-{n}",
@@ -80,22 +80,21 @@ def _timed_run(clock: dt.datetime) -> tuple[float, int, int]:
     return elapsed, run.days_snapshotted, len(queries.captured_queries)
 
 
-def measure(events: int, rounds: int) -> dict[str, float]:
+def measure(events: int, rounds: int, days: int) -> dict[str, float]:
     from events.models import Event
 
     data_reset()
-    loaded = replay(
-        _history(events), batch_size=1000, snapshot_every=dt.timedelta(days=1)
-    )  # every day final
+    # A snapshot run every simulated day: every old day is final, as in a real history.
+    loaded = replay(_history(events, days), batch_size=1000, snapshot_every=dt.timedelta(days=1))
     clock = dt.datetime.combine(
-        history_first_day() + dt.timedelta(days=HISTORY_DAYS + 2), dt.time(), tzinfo=dt.UTC
+        history_first_day(days) + dt.timedelta(days=days + 2), dt.time(), tzinfo=dt.UTC
     )
     _timed_run(clock)  # the last days turn final
     vacuum_analyze()
     changed, idle, statements = [], [], set()
     for round_index in range(rounds):
         clock += dt.timedelta(minutes=5)
-        _change_days(round_index, clock)
+        _change_days(round_index, clock, days)
         clock += dt.timedelta(minutes=5)
         elapsed, days, count = _timed_run(clock)
         assert days == CHANGED_DAYS, f"expected {CHANGED_DAYS} changed days, the run wrote {days}"
@@ -104,7 +103,8 @@ def measure(events: int, rounds: int) -> dict[str, float]:
         clock += dt.timedelta(minutes=5)
         idle.append(_timed_run(clock)[0])
     return {
-        "events": Event.objects.count(),
+        "events": events,
+        "stored": Event.objects.count(),
         "load_rate": loaded.events / loaded.seconds,
         "changed_ms": statistics.median(changed),
         "idle_ms": statistics.median(idle),
@@ -112,11 +112,11 @@ def measure(events: int, rounds: int) -> dict[str, float]:
     }
 
 
-def _history(count: int):
+def _history(count: int, days: int):
     from bench.workload import history_events
 
     return history_events(
-        prefix=f"h{count}", count=count, first_day=history_first_day(), days=HISTORY_DAYS
+        prefix=f"h{count}", count=count, first_day=history_first_day(days), days=days
     )
 
 
@@ -124,12 +124,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10**4, 10**5, 10**6])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--days", type=int, default=HISTORY_DAYS, help="length of the history")
     args = parser.parse_args()
     database_url = bench_database_url()
     env = bench_environment(database_url=database_url)
     database_prepare(database_url, env)
     django_setup()
-    results = [measure(size, args.rounds) for size in args.sizes]
+    results = [measure(size, args.rounds, args.days) for size in args.sizes]
     smallest, largest = results[0], results[-1]
     ratio = largest["changed_ms"] / smallest["changed_ms"]
     report = Report("Snapshot run vs history")
@@ -148,8 +149,8 @@ def main() -> None:
     report.tables.append(
         Table(
             "History loading (replay through the services, daily snapshot runs)",
-            ["stored events", "events/s"],
-            [[f"{r['events']:,}", f"{r['load_rate']:,.0f}"] for r in results],
+            ["history", "events/s", "stored at the end (with the late events)"],
+            [[f"{r['events']:,}", f"{r['load_rate']:,.0f}", f"{r['stored']:,}"] for r in results],
         )
     )
     report.memory(
@@ -157,7 +158,7 @@ def main() -> None:
         + [(f"PostgreSQL backend {i + 1}", p) for i, p in enumerate(postgres_backend_peaks())]
     )
     report.notes += [
-        f"History: {HISTORY_DAYS} days ending three days ago, every day final; each round "
+        f"History: {args.days} days ending three days ago, every day final; each round "
         f"adds {EVENTS_PER_CHANGED_DAY} late events on each of {CHANGED_DAYS} days spread over "
         f"the history (restatements), then times snapshot_run_execute; median of "
         f"{args.rounds} rounds. VACUUM ANALYZE after loading, as autovacuum would have.",
