@@ -46,11 +46,7 @@ class _Pending:
 def _due_day_total_ids(now: dt.datetime) -> set[int]:
     """Days changed since their last snapshot, and days that have turned final without a
     final snapshot. Both queries ride partial indexes: O(such days), never O(history)."""
-    changed = (
-        DayTotal.objects.filter(revision__gt=F("snapshot_revision"))
-        .order_by()
-        .values_list("pk", flat=True)
-    )
+    changed = DayTotal.objects.filter(snapshot_due=True).order_by().values_list("pk", flat=True)
     turned_final = (
         DayTotal.objects.filter(finalized=False, snapshot_count__gt=0)
         .annotate(

@@ -144,3 +144,28 @@ def test_ingest_commits_while_an_apply_holds_its_day_total(pipeline):
             cursor.execute("RESET lock_timeout")
 
     assert result.accepted == 1
+
+
+def _day_total_updates() -> tuple[int, int]:
+    """(updates, HOT updates) of day totals in this transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+            "WHERE relname = 'aggregation_daytotal'"
+        )
+        return cursor.fetchone()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_applying_to_a_day_already_due_for_a_snapshot_updates_its_total_in_place(pipeline):
+    pipeline.post([event("first", T0, "1")], at=T0)  # the day is now due for a snapshot
+    second = pipeline.ingest([event("second", T0, "2")], at=T0)
+    updates, hot = _day_total_updates()
+
+    batch_apply(batch_id=second.batch_id, now=T0)
+
+    # A HOT update: no new index entries, and the old version is pruned within its page
+    # without waiting for autovacuum.
+    assert _day_total_updates() == (updates + 1, hot + 1)
+    assert pipeline.total(DAY).value == Decimal("3")
