@@ -149,6 +149,11 @@ def load_average() -> str:
     return " ".join(f"{figure:.2f}" for figure in os.getloadavg())
 
 
+# Taken when a benchmark command starts (it imports this module first).
+_LOAD_AT_START = load_average()
+_STARTED = dt.datetime.now(dt.UTC)
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     if not sorted_values:
@@ -356,7 +361,7 @@ def _git_commit() -> str:
         ).stdout.strip()
     except OSError:
         return "?"
-    return f"{commit}{' + uncommitted changes' if dirty else ''}"
+    return f"{commit or '?'}{' + uncommitted changes' if dirty else ''}"
 
 
 def _server_versions() -> str:
@@ -439,8 +444,8 @@ class Report:
     )
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    load_before: str = field(default_factory=load_average)
-    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    load_before: str = field(default_factory=lambda: _LOAD_AT_START)
+    started: dt.datetime = field(default_factory=lambda: _STARTED)
 
     def figure(self, name: str, measured: str, target: str = "", passed: bool | None = None):
         verdict = "" if passed is None else ("pass" if passed else "SHORT")
@@ -469,7 +474,7 @@ class Report:
         ]
         body = [self.figures.markdown(), *[table.markdown() for table in self.tables]]
         notes = [f"- {note}" for note in self.notes]
-        markdown = "\n".join(header) + "\n\n".join(body) + "\n\n" + "\n".join(notes) + "\n\n"
+        markdown = "\n".join([*header, "\n\n".join(body), "", *notes, "", ""])
         print(f"\n{self.title}\nload before {self.load_before}, after {load_after}\n")
         print(self.figures.text())
         for table in self.tables:
