@@ -37,6 +37,11 @@ beat: install
 test: install
 	bash scripts/test.sh
 
+.PHONY: screenshots
+# Regenerate docs/screenshots from demo data in a real browser (needs Chromium and Redis).
+screenshots: install
+	SNAPAGG_SCREENSHOTS_DIR=docs/screenshots bash scripts/test.sh tests/browser/test_screenshots.py
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

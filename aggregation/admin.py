@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import DateTimeField, ExpressionWrapper, F
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
-from aggregation.models import DayTotal, Metric, ReportingTimezone
+from aggregation.calendar import DayStatus
+from aggregation.models import DayTotal, Metric, ReconcileRun, ReportingTimezone
 from snapagg_project.admin_mixins import ReadOnlyAdminMixin
 from snapagg_project.numbers import decimal_str
 
@@ -22,6 +25,29 @@ class MetricAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
 
+class DayStatusFilter(admin.SimpleListFilter):
+    title = "status now"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [(status.value, status.value.title()) for status in DayStatus]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        final_at = ExpressionWrapper(
+            F("day_end") + F("metric__allowed_lateness"), output_field=DateTimeField()
+        )
+        with_final = queryset.annotate(final_instant=final_at)
+        match self.value():
+            case DayStatus.LIVE:
+                return queryset.filter(day_end__gt=now)
+            case DayStatus.PROVISIONAL:
+                return with_final.filter(day_end__lte=now, final_instant__gt=now)
+            case DayStatus.FINAL:
+                return with_final.filter(final_instant__lte=now)
+        return queryset
+
+
 @admin.register(DayTotal)
 class DayTotalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -34,8 +60,9 @@ class DayTotalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "snapshot_count",
         "last_snapshot_at",
         "restated",
+        "page_link",
     ]
-    list_filter = ["metric", "finalized", "restated"]
+    list_filter = ["metric", DayStatusFilter, "finalized", "restated"]
     list_select_related = ["metric"]
     date_hierarchy = "day"
     search_fields = ["metric__name"]
@@ -48,7 +75,51 @@ class DayTotalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def status_display(self, day_total: DayTotal) -> str:
         return day_total.status_at(timezone.now()).value.title()
 
+    @admin.display(description="page")
+    def page_link(self, day_total: DayTotal) -> str:
+        return format_html('<a href="{}">Day page</a>', day_total.get_absolute_url())
+
 
 @admin.register(ReportingTimezone)
 class ReportingTimezoneAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["name", "fixed_at"]
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "started_at",
+        "trigger",
+        "metric",
+        "day_from",
+        "day_to",
+        "days_checked",
+        "drift_count",
+        "outcome",
+    ]
+    list_filter = ["trigger", "metric"]
+    date_hierarchy = "started_at"
+    readonly_fields = ["drift_table"]
+    exclude = ["drift"]
+
+    @admin.display(description="outcome", boolean=True)
+    def outcome(self, run: ReconcileRun) -> bool:
+        return run.drift_count == 0
+
+    @admin.display(description="drift found")
+    def drift_table(self, run: ReconcileRun) -> str:
+        if not run.drift:
+            return "None: every total matches its events, its contributions and its snapshots."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (row["metric"], row["day"], row["check"], row["stored"], row["recomputed"])
+                for row in run.drift
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>metric</th><th>day</th><th>check</th><th>stored</th>"
+            "<th>recomputed</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )

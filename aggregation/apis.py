@@ -13,8 +13,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from aggregation.calendar import day_of
 from aggregation.models import DayTotal, Metric
-from aggregation.selectors import day_total_get, day_total_list, metric_list
+from aggregation.selectors import (
+    LatenessFigures,
+    LatenessStats,
+    day_completeness,
+    day_total_get,
+    day_total_list,
+    days_completeness,
+    lateness_stats,
+    metric_list,
+    reporting_timezone,
+)
 from events.validation import EventFieldError, parse_instant
 from snapagg_project.api_errors import api_error
 from snapagg_project.serializer_fields import DecimalStringField
@@ -71,6 +82,13 @@ class DayTotalSerializer(serializers.Serializer):
     snapshot_count = serializers.IntegerField()
     last_snapshot_at = serializers.DateTimeField(allow_null=True)
     restated = serializers.BooleanField()
+    completeness = serializers.FloatField(
+        allow_null=True,
+        help_text=(
+            "About what share of this day's events have usually arrived by now (0-1), from "
+            "the metric's last 7 final days; null for final days or without history."
+        ),
+    )
 
     def get_status(self, day_total: DayTotal) -> str:
         return day_total.status_at(self.context["now"]).value
@@ -121,7 +139,11 @@ class DayListApi(APIView):
         page = paginator.paginate_queryset(
             day_total_list(metric=metric, day_from=day_from, day_to=day_to), request, view=self
         )
-        data = DayTotalSerializer(page, many=True, context={"now": timezone.now()}).data
+        now = timezone.now()
+        completeness = days_completeness(day_totals=page, now=now)
+        for day_total in page:
+            day_total.completeness = completeness[day_total.pk]
+        data = DayTotalSerializer(page, many=True, context={"now": now}).data
         return paginator.get_paginated_response(data)
 
 
@@ -162,8 +184,10 @@ class DayDetailApi(APIView):
         as_of_raw = request.query_params.get("as_of")
         if as_of_raw is not None:
             return self._as_of(day_total, as_of_raw)
+        now = timezone.now()
         day_total.snapshot_list = list(day_snapshots(day_total=day_total))
-        return Response(DayDetailSerializer(day_total, context={"now": timezone.now()}).data)
+        day_total.completeness = day_completeness(day_total=day_total, now=now)
+        return Response(DayDetailSerializer(day_total, context={"now": now}).data)
 
     def _as_of(self, day_total: DayTotal, raw: str) -> Response:
         try:
@@ -185,3 +209,121 @@ class DayDetailApi(APIView):
                 "taken_at": serializers.DateTimeField().to_representation(snapshot.taken_at),
             }
         )
+
+
+LATENESS_DEFAULT_DAYS = 30
+
+
+class LatenessFiguresSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    late_share = serializers.FloatField(
+        allow_null=True, help_text="Share of events that arrived after their day ended."
+    )
+    too_late_share = serializers.FloatField(
+        allow_null=True,
+        help_text="Share that arrived after their day's end plus the allowed lateness.",
+    )
+    p50_seconds = serializers.FloatField(allow_null=True)
+    p90_seconds = serializers.FloatField(allow_null=True)
+    p99_seconds = serializers.FloatField(allow_null=True)
+    max_seconds = serializers.FloatField(allow_null=True)
+    captures_99_seconds = serializers.FloatField(
+        allow_null=True,
+        help_text="The allowed lateness that would have let 99% of these events in on time.",
+    )
+
+    def to_representation(self, figures: LatenessFigures) -> dict:
+        # Durations go out as seconds (3 decimals), shares as fractions (4 decimals).
+        data = {} if figures.source is None else {"source": figures.source}
+        data["count"] = figures.count
+        for name in ("late_share", "too_late_share"):
+            share = getattr(figures, name)
+            data[name] = None if share is None else round(share, 4)
+        for name in ("p50", "p90", "p99", "max", "captures_99"):
+            data[f"{name}_seconds"] = _round_seconds(getattr(figures, name))
+        return data
+
+
+class SourceLatenessSerializer(LatenessFiguresSerializer):
+    source = serializers.CharField(help_text='The source label ("" when events had none).')
+
+
+class LatenessSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    from_ = serializers.DateField()
+    to = serializers.DateField()
+    allowed_lateness_seconds = serializers.IntegerField()
+    overall = LatenessFiguresSerializer()
+    sources = SourceLatenessSerializer(many=True)
+    recommended_allowed_lateness_seconds = serializers.FloatField(allow_null=True)
+    recommendation = serializers.CharField(allow_null=True)
+
+    def get_fields(self) -> dict:
+        # "from" is a Python keyword: declared as from_, published as from.
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+    def to_representation(self, stats: LatenessStats) -> dict:
+        return {
+            "metric": stats.metric.name,
+            "from": stats.day_from.isoformat(),
+            "to": stats.day_to.isoformat(),
+            "allowed_lateness_seconds": stats.metric.allowed_lateness_seconds,
+            "overall": LatenessFiguresSerializer(stats.overall).data,
+            "sources": SourceLatenessSerializer(stats.sources, many=True).data,
+            "recommended_allowed_lateness_seconds": _round_seconds(
+                stats.recommended_allowed_lateness
+            ),
+            "recommendation": stats.recommendation,
+        }
+
+
+def _round_seconds(duration: dt.timedelta | None) -> float | None:
+    return None if duration is None else round(duration.total_seconds(), 3)
+
+
+class MetricLatenessApi(APIView):
+    @extend_schema(
+        operation_id="metrics_lateness",
+        parameters=[
+            OpenApiParameter(
+                "from", OpenApiTypes.DATE, description="First day (default: 29 days before to)."
+            ),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (default: today)."),
+        ],
+        responses={
+            200: LatenessSerializer,
+            400: inline_serializer(
+                "LatenessQueryError",
+                {
+                    "error": serializers.CharField(),
+                    "detail": serializers.CharField(),
+                    "field": serializers.CharField(),
+                },
+            ),
+            404: inline_serializer(
+                "MetricNotFound",
+                {"error": serializers.CharField(), "detail": serializers.CharField()},
+            ),
+        },
+        description=(
+            "How late this metric's events arrive (arrival_time - event_time), per source: "
+            "count, share late, p50/p90/p99/max, and the allowed lateness that would have "
+            "captured 99% of them, with a recommendation when the configured one is far off."
+        ),
+    )
+    def get(self, request: Request, name: str) -> Response:
+        metric = Metric.objects.filter(name=name).first()
+        if metric is None:
+            return api_error(404, "not_found", f"No metric named {name!r}.")
+        try:
+            day_from, day_to = query_date(request, "from"), query_date(request, "to")
+        except QueryError as exc:
+            return query_error(exc)
+        day_to = day_to or day_of(timezone.now(), reporting_timezone())
+        day_from = day_from or day_to - dt.timedelta(days=LATENESS_DEFAULT_DAYS - 1)
+        if day_from > day_to:
+            return api_error(400, "invalid_query", "from must not be after to.", field="from")
+        stats = lateness_stats(metric=metric, day_from=day_from, day_to=day_to)
+        return Response(LatenessSerializer(stats).data)

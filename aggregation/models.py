@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import ExpressionWrapper, F, Q
+from django.urls import reverse
 
 from aggregation.calendar import DayStatus, day_status
 
@@ -152,6 +153,9 @@ class DayTotal(models.Model):
     def __str__(self) -> str:
         return f"{self.metric_id}:{self.day.isoformat()}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("day-detail", args=[self.metric.name, self.day.isoformat()])
+
     def status_at(self, now: dt.datetime) -> DayStatus:
         return day_status(
             day_end=self.day_end, allowed_lateness=self.metric.allowed_lateness, now=now
@@ -164,3 +168,39 @@ class DayTotal(models.Model):
     @property
     def unsnapshotted_change(self) -> Decimal:
         return self.value - self.snapshot_value
+
+
+class ReconcileTrigger(models.TextChoices):
+    SCHEDULE = "schedule", "Nightly schedule"
+    COMMAND = "command", "manage.py reconcile"
+
+
+class ReconcileRun(models.Model):
+    """One reconcile: every day total in range recomputed from its events and from its
+    contributions, and its latest snapshot checked against the contributions it covers."""
+
+    trigger = models.CharField(max_length=16, choices=ReconcileTrigger.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    metric = models.ForeignKey(
+        Metric,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        help_text="The metric checked; empty means every metric.",
+    )
+    day_from = models.DateField(null=True, blank=True)
+    day_to = models.DateField(null=True, blank=True)
+    days_checked = models.PositiveIntegerField()
+    drift_count = models.PositiveIntegerField(help_text="Number of figures that disagreed.")
+    drift = models.JSONField(
+        default=list,
+        help_text="Each disagreement: metric, day, check, the stored figure, the recomputed one.",
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        outcome = f"{self.drift_count} drift" if self.drift_count else "no drift"
+        return f"reconcile at {self.started_at:%Y-%m-%d %H:%M} ({outcome})"

@@ -45,6 +45,10 @@ class IngestBatch(models.Model):
         default=0, help_text="How many times the apply task was queued for it."
     )
     last_enqueued_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(
+        blank=True, help_text="The last error raised while applying this batch, if any."
+    )
+    last_error_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "ingest batches"
@@ -118,6 +122,32 @@ class Conflict(models.Model):
 
     def __str__(self) -> str:
         return f"conflict on {self.event_id}"
+
+
+class RejectedEvent(models.Model):
+    """An invalid event of an accepted request (202), kept so an operator can see what was
+    refused and why. Requests refused as a whole (400) store nothing: the client got every
+    error in the answer, and a request of garbage cannot fill the database."""
+
+    batch = models.ForeignKey(
+        IngestBatch, on_delete=models.PROTECT, related_name="rejections", db_index=False
+    )
+    index = models.PositiveIntegerField(help_text="Position of the event in its request.")
+    event_id = models.CharField(max_length=128, blank=True, db_index=True)
+    field = models.CharField(max_length=64, help_text="The field that was wrong.")
+    reason = models.TextField()
+    raw_payload = models.TextField(
+        blank=True, help_text="The event as sent (JSON, cut after a few kilobytes)."
+    )
+
+    class Meta:
+        ordering = ["-batch_id", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "index"], name="rejectedevent_batch_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} #{self.index}: {self.field}"
 
 
 class ContributionKind(models.TextChoices):

@@ -4,6 +4,7 @@ re-enqueue what was left behind, and decide on quarantined events."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -13,6 +14,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
+from django.db import Error as DjangoDatabaseError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, Sum
 
@@ -28,10 +30,12 @@ from events.models import (
     IngestBatch,
     QuarantinedEvent,
     QuarantineStatus,
+    RejectedEvent,
     WorkerHeartbeat,
 )
 from events.validation import EventFieldError, ValidationContext, ValidEvent, validate_event
 from snapagg_project.db import advisory_xact_lock_try, is_postgresql
+from snapagg_project.numbers import sql_sum
 
 logger = logging.getLogger(__name__)
 ZERO = Decimal(0)
@@ -323,6 +327,38 @@ def _classify_before_insert(
     )
 
 
+REJECTED_PAYLOAD_MAX_CHARS = 2000
+
+
+def _clean_text(text: str, max_length: int) -> str:
+    # PostgreSQL text cannot hold NUL; the raw values here are whatever a client sent.
+    return text.replace("\x00", "\ufffd")[:max_length]
+
+
+def rejected_events_record(
+    *, batch_id: int, raw_events: Sequence[Any], errors: Sequence[dict[str, Any]]
+) -> None:
+    """Keep the invalid events of an accepted request (one bulk insert, none if all valid)."""
+    if not errors:
+        return
+    RejectedEvent.objects.bulk_create(
+        [
+            RejectedEvent(
+                batch_id=batch_id,
+                index=error["index"],
+                event_id=_clean_text(error["event_id"] or "", 128),
+                field=_clean_text(error["field"], 64),
+                reason=_clean_text(error["detail"], 1000),
+                raw_payload=_clean_text(
+                    json.dumps(raw_events[error["index"]], default=str, ensure_ascii=True),
+                    REJECTED_PAYLOAD_MAX_CHARS,
+                ),
+            )
+            for error in errors
+        ]
+    )
+
+
 def events_ingest(
     *,
     raw_events: Sequence[Any],
@@ -379,6 +415,7 @@ def events_ingest(
                 last_enqueued_at=received_at if enqueue and accepted else None,
             )
         _conflicts_record(batch.pk, received_at, conflicts)
+        rejected_events_record(batch_id=batch.pk, raw_events=raw_events, errors=errors)
         if enqueue and accepted:
             batch_id = batch.pk
             transaction.on_commit(lambda: batch_enqueue_apply(batch_id))
@@ -485,10 +522,10 @@ def _batch_groups_locked(batch_id: int) -> list[_DayGroup]:
         _DayGroup(
             day_total_id=row["day_total_id"],
             events=row["events"],
-            total=row["total"] or ZERO,
+            total=sql_sum(row["total"]),
             after_day_end=row["after_day_end"],
             past_final=row["past_final"],
-            past_final_total=row["past_final_total"] or ZERO,
+            past_final_total=sql_sum(row["past_final_total"]),
             snapshot_count=day_totals[row["day_total_id"]].snapshot_count,
             finalized=day_totals[row["day_total_id"]].finalized,
             too_late_policy=day_totals[row["day_total_id"]].metric.too_late_policy,
@@ -626,15 +663,12 @@ def _contributions_add(batch_id: int, contributions: list[Contribution], now: dt
             )
         return
     Contribution.objects.bulk_create(contributions)
+    # Added in Python, as decimals: SQLite would add the stored values as floats. (The rows
+    # are already locked: SQLite's write lock is held since the transaction began.)
+    day_totals = DayTotal.objects.in_bulk([c.day_total_id for c in contributions])
     for contribution in contributions:
-        DayTotal.objects.filter(pk=contribution.day_total_id).update(
-            value=F("value") + contribution.value,
-            event_count=F("event_count") + contribution.event_count,
-            late_event_count=F("late_event_count") + contribution.late_event_count,
-            too_late_event_count=F("too_late_event_count") + contribution.too_late_event_count,
-            revision=F("revision") + 1,
-            last_applied_at=now,
-        )
+        _day_total_add(day_totals[contribution.day_total_id], contribution, now)
+    DayTotal.objects.bulk_update(list(day_totals.values()), DAY_TOTAL_APPLY_FIELDS)
 
 
 def batch_apply(*, batch_id: int, now: dt.datetime) -> BatchApplyResult:
@@ -667,6 +701,21 @@ def batch_apply(*, batch_id: int, now: dt.datetime) -> BatchApplyResult:
         held=held,
         day_totals=len(contributions),
     )
+
+
+def batch_apply_failure_record(*, batch_id: int, error: BaseException, now: dt.datetime) -> None:
+    """Note on the batch why its apply failed, for the admin's list of failed batches.
+
+    Called after the apply transaction has rolled back, so this is a transaction of its own.
+    If the database is what failed, this cannot be written either: that is logged, and the
+    caller's error still propagates (the sweeper re-enqueues the batch later).
+    """
+    try:
+        IngestBatch.objects.filter(pk=batch_id).update(
+            last_error=f"{type(error).__name__}: {error}"[:2000], last_error_at=now
+        )
+    except DjangoDatabaseError:
+        logger.exception("Could not record the apply error of batch %s", batch_id)
 
 
 # --- Sweeper ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from events.services import batch_apply, batches_requeue_stale
+from events.services import batch_apply, batch_apply_failure_record, batches_requeue_stale
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,11 @@ def apply_batch(batch_id: int) -> dict[str, int | bool]:
     """Add one ingest batch to the day totals. Redelivery is harmless: the batch is
     claimed in the same transaction as the increments, so a second run finds it claimed.
     If retries run out, the sweeper re-enqueues the batch later."""
-    result = batch_apply(batch_id=batch_id, now=timezone.now())
+    try:
+        result = batch_apply(batch_id=batch_id, now=timezone.now())
+    except Exception as exc:
+        batch_apply_failure_record(batch_id=batch_id, error=exc, now=timezone.now())
+        raise
     return {"batch_id": result.batch_id, "applied": result.applied, "events": result.events}
 
 

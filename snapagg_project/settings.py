@@ -159,7 +159,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
 
 # --- Ingest limits ----------------------------------------------------------------------
 INGEST_MAX_EVENTS = env_int("INGEST_MAX_EVENTS", 10_000, minimum=1)
@@ -188,6 +190,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(BROKER_FOLDER / "queue"),
         "processed_folder": str(BROKER_FOLDER / "processed"),
         "store_processed": False,
+        # Broadcasts (the operations page's worker ping) go through this folder; kombu's
+        # default is "control" in the current directory.
+        "control_folder": str(BROKER_FOLDER / "control"),
     }
 else:
     # Must exceed the longest task, or Redis redelivers a task that is still running.

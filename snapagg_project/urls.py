@@ -1,16 +1,30 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
-from aggregation.apis import DayDetailApi, DayListApi, MetricListApi
+from aggregation.apis import DayDetailApi, DayListApi, MetricLatenessApi, MetricListApi
+from aggregation.views import DashboardView
 from events.apis import EventDetailApi, EventIngestApi, HealthApi
+from events.views import (
+    BatchView,
+    CsvUploadView,
+    EventPostView,
+    OperationsView,
+    RequeueStuckBatchesView,
+    SnapshotRunNowView,
+)
 from snapshots.apis import SnapshotEventsApi, SnapshotRunApi
+from snapshots.views import DayView, SnapshotChangesView
 
 api_urlpatterns = [
     path("api/events/", EventIngestApi.as_view(), name="api-events"),
     path("api/events/<path:event_id>/", EventDetailApi.as_view(), name="api-event-detail"),
     path("api/metrics/", MetricListApi.as_view(), name="api-metrics"),
+    path(
+        "api/metrics/<str:name>/lateness/", MetricLatenessApi.as_view(), name="api-metric-lateness"
+    ),
     path("api/days/", DayListApi.as_view(), name="api-days"),
     path("api/days/<str:metric>/<str:day>/", DayDetailApi.as_view(), name="api-day-detail"),
     path(
@@ -27,9 +41,32 @@ api_urlpatterns = [
     ),
 ]
 
+page_urlpatterns = [
+    path("", DashboardView.as_view(), name="dashboard"),
+    path("days/<str:metric>/<str:day>/", DayView.as_view(), name="day-detail"),
+    path(
+        "days/<str:metric>/<str:day>/snapshots/<int:sequence>/",
+        SnapshotChangesView.as_view(),
+        name="snapshot-changes",
+    ),
+    path("events/new/", EventPostView.as_view(), name="event-post"),
+    path("events/upload/", CsvUploadView.as_view(), name="event-upload"),
+    path("events/batches/<int:batch_id>/", BatchView.as_view(), name="batch-detail"),
+    path("operations/", OperationsView.as_view(), name="operations"),
+    path("operations/snapshot-run/", SnapshotRunNowView.as_view(), name="operations-snapshot-run"),
+    path("operations/requeue/", RequeueStuckBatchesView.as_view(), name="operations-requeue"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     *api_urlpatterns,
+    *page_urlpatterns,
 ]
 
 handler404 = "snapagg_project.api_errors.page_not_found"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.html import format_html
 
 from snapagg_project.admin_mixins import ReadOnlyAdminMixin
 from snapagg_project.numbers import decimal_str, signed_decimal_str
@@ -20,6 +21,7 @@ class SnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "late_events",
         "status",
         "reason",
+        "page_link",
     ]
     list_filter = ["metric", "reason", "status"]
     list_select_related = ["metric"]
@@ -34,6 +36,10 @@ class SnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="change", ordering="change")
     def change_display(self, snapshot: Snapshot) -> str:
         return signed_decimal_str(snapshot.change)
+
+    @admin.display(description="page")
+    def page_link(self, snapshot: Snapshot) -> str:
+        return format_html('<a href="{}">What changed</a>', snapshot.get_absolute_url())
 
 
 @admin.register(SnapshotRun)

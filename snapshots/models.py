@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NoReturn
 
 from django.db import models
+from django.urls import reverse
 
 from aggregation.calendar import DayStatus
 from aggregation.models import TOTAL_DIGITS, VALUE_PLACES, DayTotal, Metric
@@ -109,6 +110,12 @@ class Snapshot(models.Model):
         if not self._state.adding:
             _refuse()
         super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        """The what-changed page: the events behind this snapshot's change."""
+        return reverse(
+            "snapshot-changes", args=[self.metric.name, self.day.isoformat(), self.sequence]
+        )
 
     def delete(self, *args: object, **kwargs: object) -> NoReturn:
         _refuse()

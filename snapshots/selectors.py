@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import DecimalField, ExpressionWrapper, F, OuterRef, QuerySet, Subquery
+from django_celery_beat.models import PeriodicTask
 
-from aggregation.models import DayTotal
+from aggregation.models import TOTAL_DIGITS, VALUE_PLACES, DayTotal, Metric
+from aggregation.selectors import day_total_list
 from snapshots.models import RunOutcome, Snapshot, SnapshotRun
 
 
@@ -33,3 +37,73 @@ def snapshot_run_last_completed() -> SnapshotRun | None:
 
 def snapshot_runs_recent(*, limit: int = 20) -> QuerySet[SnapshotRun]:
     return SnapshotRun.objects.order_by("-started_at", "-id")[:limit]
+
+
+def day_totals_with_history(
+    *, metric: Metric | None = None, day_from: dt.date | None = None, day_to: dt.date | None = None
+) -> QuerySet[DayTotal]:
+    """Day totals annotated with what their snapshots say: the first published value, the
+    change since it, and the last snapshot that moved the value (change, when, reason).
+
+    Correlated subqueries on the unique (day_total, sequence) index: one query for a page of
+    days, whatever the number of days or snapshots; and sortable by any of them.
+    """
+    snapshots = Snapshot.objects.filter(day_total=OuterRef("pk"))
+    first = snapshots.filter(sequence=1).values("value")[:1]
+    last_move = snapshots.exclude(change=0).order_by("-sequence")
+    amount = DecimalField(max_digits=TOTAL_DIGITS, decimal_places=VALUE_PLACES)
+    return day_total_list(metric=metric, day_from=day_from, day_to=day_to).annotate(
+        first_value=Subquery(first, output_field=amount),
+        change_since_first=ExpressionWrapper(F("value") - F("first_value"), output_field=amount),
+        last_change=Subquery(last_move.values("change")[:1], output_field=amount),
+        last_change_at=Subquery(last_move.values("taken_at")[:1]),
+        last_change_reason=Subquery(last_move.values("reason")[:1]),
+    )
+
+
+def periodic_tasks_list() -> QuerySet[PeriodicTask]:
+    """The beat schedules (snapshot run, sweeper, ...), as edited in the admin."""
+    return PeriodicTask.objects.select_related("interval", "crontab", "solar", "clocked").order_by(
+        "name"
+    )
+
+
+DIGEST_FIELDS = (
+    "metric__name",
+    "day",
+    "sequence",
+    "taken_at",
+    "value",
+    "event_count",
+    "late_event_count",
+    "change",
+    "change_events",
+    "late_events",
+    "too_late_events",
+    "status",
+    "reason",
+)
+_SIX_PLACES = Decimal("0.000001")
+
+
+def _canonical(value: object) -> str:
+    """One spelling per value whatever the database: decimals with six places, instants
+    in UTC, so the digest of PostgreSQL and SQLite histories can be compared."""
+    if isinstance(value, Decimal):
+        return f"{(value + 0).quantize(_SIX_PLACES):f}"  # + 0 turns -0 into 0
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def snapshot_table_digest() -> str:
+    """SHA-256 over every snapshot, ordered by (metric name, day, sequence), one line per
+    snapshot with the fields of DIGEST_FIELDS. Row ids and run ids are left out: they
+    depend on the database, not on the history."""
+    digest = hashlib.sha256()
+    rows = Snapshot.objects.order_by("metric__name", "day", "sequence").values_list(*DIGEST_FIELDS)
+    for row in rows.iterator(chunk_size=5000):
+        digest.update(("|".join(_canonical(value) for value in row) + "\n").encode())
+    return digest.hexdigest()

@@ -17,6 +17,7 @@ from aggregation.models import DayTotal
 from events.models import Contribution
 from events.services import day_totals_lock
 from snapagg_project.db import advisory_xact_lock_try, is_postgresql
+from snapagg_project.numbers import sql_sum
 from snapshots.models import RunOutcome, Snapshot, SnapshotReason, SnapshotRun
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def _pending_by_day(day_total_ids: list[int]) -> dict[int, _Pending]:
     )
     return {
         row["day_total_id"]: _Pending(
-            value=row["value"] or ZERO,
+            value=sql_sum(row["value"]),
             events=row["events"] or 0,
             late=row["late"] or 0,
             too_late=row["too_late"] or 0,

@@ -84,7 +84,7 @@ def test_the_quarantine_accept_action_counts_held_events(client, operator, pipel
 
     client.post(
         reverse("admin:events_quarantinedevent_changelist"),
-        {"action": "accept", "_selected_action": [held.pk]},
+        {"action": "accept", "_selected_action": [held.pk], "decide": "yes", "reason": "checked"},
     )
 
     held.refresh_from_db()

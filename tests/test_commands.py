@@ -8,9 +8,6 @@ from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from aggregation.models import DayTotal
-from snapshots.models import Snapshot
-
 pytestmark = pytest.mark.django_db
 
 
@@ -33,14 +30,3 @@ def test_create_api_token_is_stable_for_an_existing_user():
     call_command("create_api_token", "bot", stdout=second, stderr=StringIO())
 
     assert first.getvalue() == second.getvalue()
-
-
-def test_demo_load_tells_a_late_data_story_once(tmp_path, settings):
-    call_command("demo_load", stdout=StringIO())
-    loaded = Snapshot.objects.count()
-    call_command("demo_load", stdout=StringIO())
-
-    reasons = set(Snapshot.objects.values_list("reason", flat=True))
-    assert {"first", "late_data", "final"} <= reasons
-    assert DayTotal.objects.filter(late_event_count__gt=0).exists()
-    assert Snapshot.objects.count() == loaded

@@ -3,30 +3,26 @@
 from django.conf import settings
 from django.db import migrations
 
+from snapagg_project.beat import periodic_task_ensure, periodic_task_remove
+
 TASK = "events.tasks.sweep_unapplied_batches"
 
 
 def create_schedule(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    if PeriodicTask.objects.filter(task=TASK).exists():
-        return
-    interval, _ = IntervalSchedule.objects.get_or_create(
-        every=settings.SWEEP_INTERVAL_SECONDS, period="seconds"
-    )
-    PeriodicTask.objects.create(
-        name="Sweep unapplied batches",
+    periodic_task_ensure(
+        apps,
         task=TASK,
-        interval=interval,
+        name="Sweep unapplied batches",
         description=(
             "Re-enqueues ingest batches still unapplied after SWEEP_AFTER_SECONDS "
             "(a lost message, a dead worker, a broker outage)."
         ),
+        every_seconds=settings.SWEEP_INTERVAL_SECONDS,
     )
 
 
 def remove_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(task=TASK).delete()
+    periodic_task_remove(apps, task=TASK)
 
 
 class Migration(migrations.Migration):

@@ -4,27 +4,23 @@ the admin (django-celery-beat), and a later migrate leaves it alone."""
 from django.conf import settings
 from django.db import migrations
 
+from snapagg_project.beat import periodic_task_ensure, periodic_task_remove
+
 TASK = "snapshots.tasks.run_snapshots"
 
 
 def create_schedule(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    if PeriodicTask.objects.filter(task=TASK).exists():
-        return
-    interval, _ = IntervalSchedule.objects.get_or_create(
-        every=settings.SNAPSHOT_INTERVAL_SECONDS, period="seconds"
-    )
-    PeriodicTask.objects.create(
-        name="Snapshot run",
+    periodic_task_ensure(
+        apps,
         task=TASK,
-        interval=interval,
+        name="Snapshot run",
         description="Copies every day total that changed into an immutable snapshot.",
+        every_seconds=settings.SNAPSHOT_INTERVAL_SECONDS,
     )
 
 
 def remove_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(task=TASK).delete()
+    periodic_task_remove(apps, task=TASK)
 
 
 class Migration(migrations.Migration):

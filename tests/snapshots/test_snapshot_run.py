@@ -10,7 +10,6 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from snapagg_project.db import advisory_xact_lock_try
 from snapshots.models import (
     ImmutableSnapshotError,
     RunOutcome,
@@ -21,6 +20,7 @@ from snapshots.models import (
 from snapshots.selectors import snapshot_as_of
 from snapshots.services import SNAPSHOT_LOCK, SnapshotRunBusy, snapshot_run_execute
 from tests.conftest import T0, event
+from tests.locks import advisory_lock_held_elsewhere
 
 DAY = T0.date()
 DAY_END = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
@@ -220,26 +220,9 @@ def test_the_postgresql_trigger_names_the_refused_operation(pipeline):
 @pytest.mark.django_db(transaction=True)
 def test_a_run_while_another_holds_the_lock_is_refused_and_logged_as_skipped(pipeline):
     pipeline.post([event("a", T0)], at=T0)
-    holding, release = threading.Event(), threading.Event()
 
-    def hold_the_lock() -> None:
-        try:
-            with transaction.atomic():
-                assert advisory_xact_lock_try(SNAPSHOT_LOCK)
-                holding.set()
-                release.wait(30)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_the_lock)
-    holder.start()
-    try:
-        assert holding.wait(30)
-        with pytest.raises(SnapshotRunBusy):
-            pipeline.snapshot(at=T0 + HOUR)
-    finally:
-        release.set()
-        holder.join(30)
+    with advisory_lock_held_elsewhere(SNAPSHOT_LOCK), pytest.raises(SnapshotRunBusy):
+        pipeline.snapshot(at=T0 + HOUR)
 
     assert list(SnapshotRun.objects.values_list("outcome", flat=True)) == [RunOutcome.SKIPPED]
     assert pipeline.snapshot(at=T0 + 2 * HOUR).days_snapshotted == 1

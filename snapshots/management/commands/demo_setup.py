@@ -1,4 +1,6 @@
-"""Prepare a local demo: an admin user, an API token and a small data set with late events.
+"""Prepare a local demo: an admin user, an API token, and 30 days of history with late
+events, made by writing the demo event log (`demo_data`) and replaying it (`replay`) up to
+now, so the first screen shows days provisional, corrected by late data, final, restated.
 
 Idempotent: run it again and it only prints the credentials.
 """
@@ -6,14 +8,22 @@ Idempotent: run it again and it only prints the credentials.
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from events.models import Event
+from snapshots.demo import demo_metrics_ensure
+
 CREDENTIALS_FILE = settings.VAR_DIR / "demo-credentials.txt"
+DEMO_LOG = settings.VAR_DIR / "demo-events.csv"
+DEMO_INTERVAL = "2h"
 
 
 def _admin_password(username: str) -> str:
@@ -40,12 +50,14 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="admin")
         parser.add_argument("--url", default="http://127.0.0.1:8000")
         parser.add_argument("--no-data", action="store_true", help="Skip the demo data.")
+        parser.add_argument("--days", type=int, default=30, help="Days of demo history.")
+        parser.add_argument("--seed", type=int, default=7)
 
     def handle(self, *args: object, username: str, url: str, no_data: bool, **options) -> None:
         password = _admin_password(username)
         token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username=username))
         if not no_data:
-            call_command("demo_load", stdout=self.stdout, stderr=self.stderr)
+            self._demo_history(days=options["days"], seed=options["seed"])
         self.stdout.write(
             "\n".join(
                 [
@@ -59,3 +71,20 @@ class Command(BaseCommand):
                 ]
             )
         )
+
+    def _demo_history(self, *, days: int, seed: int) -> None:
+        if Event.objects.exists():
+            self.stdout.write("Demo data: the database already has events; nothing loaded.")
+            return
+        demo_history_load(
+            days=days, seed=seed, log_path=DEMO_LOG, stdout=self.stdout, stderr=self.stderr
+        )
+
+
+def demo_history_load(*, days: int, seed: int, log_path: Path, stdout: Any, stderr: Any) -> None:
+    """Write the demo event log up to now and replay it, as `make run` does."""
+    demo_metrics_ensure()
+    now = timezone.now().isoformat()
+    streams = {"stdout": stdout, "stderr": stderr}
+    call_command("demo_data", days=days, seed=seed, until=now, output=log_path, **streams)
+    call_command("replay", str(log_path), interval=DEMO_INTERVAL, end=now, **streams)

@@ -17,7 +17,7 @@ def pack_pages(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("aggregation", "0002_reporting_timezone_and_default_metric"),
+        ("aggregation", "0004_reconcile_schedule"),
     ]
 
     operations = [

@@ -28,7 +28,7 @@ def create_like_index(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("aggregation", "0002_reporting_timezone_and_default_metric"),
-        ("events", "0002_sweeper_schedule"),
+        ("events", "0003_rejected_events_and_apply_errors"),
     ]
 
     operations = [

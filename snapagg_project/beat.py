@@ -1,0 +1,38 @@
+"""Create django-celery-beat schedules from data migrations, once.
+
+A later migrate never rewrites a schedule: after creation it belongs to the operators, who
+edit it in the admin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def periodic_task_ensure(
+    apps: Any,
+    *,
+    task: str,
+    name: str,
+    description: str,
+    every_seconds: int | None = None,
+    crontab: dict[str, str] | None = None,
+) -> None:
+    """Create the PeriodicTask running `task` unless one exists (historical models only)."""
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    if PeriodicTask.objects.filter(task=task).exists():
+        return
+    schedule: dict[str, Any] = {}
+    if every_seconds is not None:
+        IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+        schedule["interval"], _ = IntervalSchedule.objects.get_or_create(
+            every=every_seconds, period="seconds"
+        )
+    if crontab is not None:
+        CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
+        schedule["crontab"], _ = CrontabSchedule.objects.get_or_create(**crontab)
+    PeriodicTask.objects.create(name=name, task=task, description=description, **schedule)
+
+
+def periodic_task_remove(apps: Any, *, task: str) -> None:
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(task=task).delete()

@@ -1,0 +1,179 @@
+"""The day page (headline, status in words, step chart, snapshot history, as-of) and the
+what-changed page (the events behind one snapshot's change, grouped)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.http import Http404
+from django.utils import timezone
+from django.views.generic import TemplateView
+from django_tables2 import RequestConfig
+
+from aggregation.descriptions import (
+    completeness_sentence,
+    day_badge,
+    day_status_sentence,
+    unpublished_sentence,
+)
+from aggregation.models import DayTotal
+from aggregation.selectors import day_completeness, day_total_get
+from events.selectors import (
+    ChangeGroup,
+    change_group_events,
+    change_group_sums,
+    snapshot_contributions,
+)
+from snapagg_project.access import ReaderRequiredMixin
+from snapagg_project.charts import StepChart, StepInput, step_chart
+from snapagg_project.formatting import figure, local_time, signed_figure
+from snapshots.descriptions import snapshot_explanation
+from snapshots.forms import AsOfForm
+from snapshots.models import Snapshot, SnapshotReason
+from snapshots.selectors import day_snapshots, snapshot_as_of, snapshot_get
+from snapshots.tables import ChangeEventTable, SnapshotTable, snapshot_url
+
+SNAPSHOTS_PER_PAGE = 25
+EVENTS_PER_PAGE = 50
+MARKERS = {
+    SnapshotReason.FIRST: "circle-open",
+    SnapshotReason.UPDATE: "circle",
+    SnapshotReason.LATE_DATA: "triangle",
+    SnapshotReason.FINAL: "square",
+    SnapshotReason.RESTATEMENT: "diamond",
+}
+GROUP_WORDS = {
+    ChangeGroup.ON_TIME: ("On time", "Arrived before the day ended, or before it was published."),
+    ChangeGroup.LATE: ("Late", "Arrived after the day ended and after it was published."),
+    ChangeGroup.RESTATEMENT: ("Restatement", "Arrived after the day was final."),
+}
+
+
+def day_total_from_path(metric: str, day: str) -> DayTotal:
+    try:
+        parsed = dt.date.fromisoformat(day)
+    except ValueError:
+        raise Http404("The day must be a date as YYYY-MM-DD.") from None
+    day_total = day_total_get(metric_name=metric, day=parsed)
+    if day_total is None:
+        raise Http404(f"No events were counted for {metric!r} on {parsed.isoformat()}.")
+    return day_total
+
+
+def history_chart(
+    day_total: DayTotal, snapshots: list[Snapshot], as_of: dt.datetime | None, year: int
+) -> StepChart:
+    steps = [
+        StepInput(
+            taken_at=snapshot.taken_at,
+            value=snapshot.value,
+            marker=MARKERS[snapshot.reason],
+            title=(
+                f"#{snapshot.sequence} · {local_time(snapshot.taken_at, year=year)} · "
+                f"{figure(snapshot.value)} ({signed_figure(snapshot.change)}) · "
+                f"{snapshot_explanation(snapshot)}"
+            ),
+            href=snapshot_url(snapshot, day_total.metric.name) if snapshot.change_events else None,
+        )
+        for snapshot in snapshots
+    ]
+    lines = [
+        (
+            day_total.day_end,
+            "day-end",
+            f"The day ended: {local_time(day_total.day_end, year=year)}",
+        ),
+        (day_total.final_at, "final", f"Final from {local_time(day_total.final_at, year=year)}"),
+    ]
+    if as_of is not None:
+        lines.append((as_of, "as-of", f"As of {local_time(as_of, year=year)}"))
+    return step_chart(steps, lines=lines)
+
+
+class DayView(ReaderRequiredMixin, TemplateView):
+    template_name = "snapshots/day.html"
+
+    def _as_of(self, day_total: DayTotal) -> tuple[AsOfForm, dt.datetime | None, Snapshot | None]:
+        form = AsOfForm(self.request.GET if "as_of" in self.request.GET else None)
+        if not form.is_bound or not form.is_valid():
+            return form, None, None
+        as_of = form.cleaned_data["as_of"]
+        return form, as_of, snapshot_as_of(day_total=day_total, as_of=as_of)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        now = timezone.now()
+        day_total = day_total_from_path(kwargs["metric"], kwargs["day"])
+        snapshots = list(day_snapshots(day_total=day_total))
+        form, as_of, as_of_snapshot = self._as_of(day_total)
+        table = SnapshotTable(
+            list(reversed(snapshots)),
+            metric_name=day_total.metric.name,
+            as_of_pk=as_of_snapshot.pk if as_of_snapshot else None,
+        )
+        RequestConfig(self.request, paginate={"per_page": SNAPSHOTS_PER_PAGE}).configure(table)
+        published_events = snapshots[-1].event_count if snapshots else 0
+        return {
+            **super().get_context_data(**kwargs),
+            "day_total": day_total,
+            "badge": day_badge(day_total, now),
+            "status_sentence": day_status_sentence(day_total, now),
+            "unpublished_sentence": unpublished_sentence(day_total, published_events),
+            "completeness_sentence": completeness_sentence(
+                day_completeness(day_total=day_total, now=now)
+            ),
+            "last_snapshot": snapshots[-1] if snapshots else None,
+            "chart": history_chart(day_total, snapshots, as_of, now.year),
+            "table": table,
+            "as_of_form": form,
+            "as_of": as_of,
+            "as_of_snapshot": as_of_snapshot,
+            "since_as_of": day_total.value - as_of_snapshot.value if as_of_snapshot else None,
+            "chart_first_label": local_time(snapshots[0].taken_at, year=now.year)
+            if snapshots
+            else "",
+            "chart_last_label": local_time(snapshots[-1].taken_at, year=now.year)
+            if snapshots
+            else "",
+        }
+
+
+class SnapshotChangesView(ReaderRequiredMixin, TemplateView):
+    template_name = "snapshots/changes.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        day_total = day_total_from_path(kwargs["metric"], kwargs["day"])
+        snapshot = snapshot_get(day_total=day_total, sequence=kwargs["sequence"])
+        if snapshot is None:
+            raise Http404(f"{day_total.day.isoformat()} has no snapshot {kwargs['sequence']}.")
+        contributions = snapshot_contributions(
+            day_total_id=day_total.pk, sequence=snapshot.sequence
+        )
+        sums = change_group_sums(day_total=day_total, contributions=contributions)
+        groups = []
+        for group_sum in sums:
+            table = None
+            if group_sum.events:
+                table = ChangeEventTable(
+                    change_group_events(
+                        day_total=day_total, contributions=contributions, group=group_sum.group
+                    ),
+                    prefix=f"{group_sum.group}-",
+                )
+                RequestConfig(self.request, paginate={"per_page": EVENTS_PER_PAGE}).configure(table)
+            label, meaning = GROUP_WORDS[group_sum.group]
+            groups.append({"sum": group_sum, "label": label, "meaning": meaning, "table": table})
+        total = sum((group_sum.value for group_sum in sums), start=Decimal(0))
+        return {
+            **super().get_context_data(**kwargs),
+            "day_total": day_total,
+            "snapshot": snapshot,
+            "explanation": snapshot_explanation(snapshot),
+            "previous_value": snapshot.value - snapshot.change,
+            "groups": groups,
+            "total_events": sum(group_sum.events for group_sum in sums),
+            "total_value": total,
+            "adds_up": total == snapshot.change,
+            "has_next": snapshot.sequence < day_total.snapshot_count,
+        }

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django_celery_beat.models import PeriodicTask
+
+from snapagg_project.celery import app
+
+pytestmark = pytest.mark.django_db
+
+
+def test_migrate_creates_the_snapshot_and_sweeper_schedules_from_settings():
+    schedules = {
+        task.task: task.interval.every
+        for task in PeriodicTask.objects.filter(interval__isnull=False).select_related("interval")
+    }
+
+    assert schedules["snapshots.tasks.run_snapshots"] == settings.SNAPSHOT_INTERVAL_SECONDS
+    assert schedules["events.tasks.sweep_unapplied_batches"] == settings.SWEEP_INTERVAL_SECONDS
+
+
+def test_every_scheduled_task_is_a_registered_celery_task():
+    app.loader.import_default_modules()
+
+    for task_name in PeriodicTask.objects.values_list("task", flat=True):
+        assert task_name in app.tasks, task_name
+
+
+def test_celery_accepts_json_only_and_acks_late():
+    assert app.conf.accept_content == ["json"]
+    assert app.conf.task_serializer == "json"
+    assert app.conf.task_acks_late is True
+    assert app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.task_time_limit
