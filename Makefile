@@ -5,6 +5,7 @@ PYTHON ?= python3
 PORT ?= 8000
 
 .PHONY: install run serve worker beat test lint format migrate demo clean faults
+.PHONY: bench bench-ingest bench-snapshots bench-pages bench-replay
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +57,19 @@ faults: install
 
 clean:
 	rm -rf var/broker var/snapagg.sqlite3* var/test.sqlite3*
+
+# Benchmarks (docs/benchmarks.md, bench/README.md): need DATABASE_URL (PostgreSQL; they use
+# a database <name>_bench beside it) and, for ingest, CELERY_BROKER_URL (Redis).
+bench-ingest: install
+	$(PY) -m bench.ingest
+
+bench-snapshots: install
+	$(PY) -m bench.snapshot_history
+
+bench-pages: install
+	$(PY) -m bench.pages
+
+bench-replay: install
+	$(PY) -m bench.replay
+
+bench: bench-ingest bench-snapshots bench-pages bench-replay

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import ExpressionWrapper, F, Q
 from django.urls import reverse
 
 from aggregation.calendar import DayStatus, day_status
@@ -111,6 +111,18 @@ class DayTotal(models.Model):
     restated = models.BooleanField(
         default=False, help_text="Changed after it was final (a restatement snapshot exists)."
     )
+    # Computed by the database. The snapshot job's partial index filters on this column
+    # instead of on revision, so an apply (which bumps revision but leaves this true) can
+    # update the row in place (a HOT update): hot day rows then do not pile up dead versions
+    # and index entries between two autovacuums, which slowed every ingest and apply down.
+    snapshot_due = models.GeneratedField(
+        expression=ExpressionWrapper(
+            Q(revision__gt=F("snapshot_revision")), output_field=models.BooleanField()
+        ),
+        output_field=models.BooleanField(),
+        db_persist=True,
+        help_text="Changed since its last snapshot.",
+    )
 
     class Meta:
         ordering = ["-day", "metric_id"]
@@ -129,11 +141,7 @@ class DayTotal(models.Model):
         ]
         indexes = [
             # The snapshot job's "what changed" query: O(changed days), not O(history).
-            models.Index(
-                fields=["id"],
-                condition=Q(revision__gt=F("snapshot_revision")),
-                name="daytotal_unsnapshotted",
-            ),
+            models.Index(fields=["id"], condition=Q(snapshot_due=True), name="daytotal_due"),
             # Days that still need their final snapshot.
             models.Index(
                 fields=["day_end"],

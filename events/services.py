@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import Error as DjangoDatabaseError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, Sum
 
 from aggregation.calendar import day_end
@@ -122,10 +123,24 @@ def _validate_all(
     return list(first_seen.values()), errors, repeats
 
 
+_PG_STORED_CONTENTS = """
+SELECT e.event_id, m.name, e.event_time, e.value, e.source
+FROM events_event e JOIN aggregation_metric m ON m.id = e.metric_id
+WHERE e.event_id = ANY(%b::text[])
+"""
+
+
 def _stored_contents(event_ids: Iterable[str]) -> dict[str, dict[str, str]]:
-    rows = Event.objects.filter(event_id__in=list(event_ids)).values_list(
-        "event_id", "metric__name", "event_time", "value", "source"
-    )
+    ids = list(event_ids)
+    if is_postgresql():
+        connection.ensure_connection()
+        # One binary array parameter rather than one placeholder per id (see _events_insert).
+        with psycopg.Cursor(connection.connection) as cursor:
+            rows = cursor.execute(_PG_STORED_CONTENTS, [ids]).fetchall()
+    else:
+        rows = Event.objects.filter(event_id__in=ids).values_list(
+            "event_id", "metric__name", "event_time", "value", "source"
+        )
     return {
         event_id: {
             "metric": metric,
@@ -150,6 +165,28 @@ def _classify(events: Sequence[ValidEvent], stored: dict[str, dict[str, str]]) -
     return result
 
 
+def _day_total_ids(pairs: Iterable[tuple[int, dt.date]]) -> dict[tuple[int, dt.date], int]:
+    """Ids of the existing day totals among `pairs`, by (metric_id, day).
+
+    Plain SQL: it runs on every ingest, and building the equivalent ORM query cost more
+    than running it.
+    """
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    metric_ids = sorted({metric_id for metric_id, _ in wanted})
+    days = sorted({day for _, day in wanted})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, metric_id, day FROM {DayTotal._meta.db_table} "
+            f"WHERE metric_id IN ({', '.join(['%s'] * len(metric_ids))}) "
+            f"AND day IN ({', '.join(['%s'] * len(days))})",
+            [*metric_ids, *days],
+        )
+        rows = cursor.fetchall()
+    return {(metric_id, day): pk for pk, metric_id, day in rows if (metric_id, day) in wanted}
+
+
 def day_totals_ensure(pairs: Iterable[tuple[int, dt.date]]) -> dict[tuple[int, dt.date], int]:
     """Create any missing day totals and return their ids by (metric_id, day).
 
@@ -164,57 +201,71 @@ def day_totals_ensure(pairs: Iterable[tuple[int, dt.date]]) -> dict[tuple[int, d
         [DayTotal(metric_id=m, day=d, day_end=day_end(d, tz)) for m, d in ordered],
         ignore_conflicts=True,
     )
-    days_by_metric: dict[int, list[dt.date]] = defaultdict(list)
-    for metric_id, day in ordered:
-        days_by_metric[metric_id].append(day)
-    wanted = Q()
-    for metric_id, days in days_by_metric.items():
-        wanted |= Q(metric_id=metric_id, day__in=days)
-    rows = DayTotal.objects.filter(wanted).values_list("id", "metric_id", "day")
-    return {(metric_id, day): pk for pk, metric_id, day in rows}
+    return _day_total_ids(ordered)
 
 
 # ORDER BY event_id: two requests inserting the same new ids in different orders each
 # waited for the other's uncommitted index entry (a deadlock, seen in the fault run's
 # simultaneous rounds); in one order the second simply waits for the first.
+# metric_id and day are copied from the day total rather than sent: fewer arrays to encode.
+# unnest pads a shorter array with NULLs, so an empty arrival_time array means "all arrived
+# at the receive time" (the common case) and costs nothing to send.
 _PG_INSERT_EVENTS = """
 INSERT INTO events_event
     (event_id, metric_id, day, day_total_id, event_time, arrival_time, value, source, batch_id)
-SELECT e.event_id, e.metric_id, e.day, e.day_total_id, e.event_time, e.arrival_time,
-       e.value, e.source, %s
-FROM unnest(%s::text[], %s::bigint[], %s::date[], %s::bigint[], %s::timestamptz[],
-            %s::timestamptz[], %s::numeric[], %s::text[])
-     AS e(event_id, metric_id, day, day_total_id, event_time, arrival_time, value, source)
+SELECT e.event_id, d.metric_id, d.day, e.day_total_id, e.event_time,
+       coalesce(e.arrival_time, %b), e.value, e.source, %b
+FROM unnest(%b::text[], %b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::numeric[],
+            %b::text[])
+     AS e(event_id, day_total_id, event_time, arrival_time, value, source)
+JOIN aggregation_daytotal d ON d.id = e.day_total_id
 ORDER BY e.event_id
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
 
 
+def _pg_events_insert(
+    batch_id: int,
+    events: Sequence[ValidEvent],
+    day_total_ids: dict[tuple[int, dt.date], int],
+    received_at: dt.datetime,
+) -> set[str]:
+    arrivals = [e.arrival_time for e in events]
+    if all(arrival == received_at for arrival in arrivals):
+        arrivals = []
+    params = [
+        received_at,
+        batch_id,
+        [e.event_id for e in events],
+        [day_total_ids[(e.metric_id, e.day)] for e in events],
+        [e.event_time for e in events],
+        arrivals,
+        [e.value for e in events],
+        [e.source for e in events],
+    ]
+    connection.ensure_connection()
+    # Django's cursors bind parameters client-side, as text: for 1,000-element arrays that
+    # costs more than the insert itself. A psycopg server-binding cursor on the same
+    # connection (and transaction) sends them as binary arrays instead.
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_PG_INSERT_EVENTS, params)
+        return {row[0] for row in cursor.fetchall()}
+
+
 def _events_insert(
-    batch_id: int, events: Sequence[ValidEvent], day_total_ids: dict[tuple[int, dt.date], int]
+    batch_id: int,
+    events: Sequence[ValidEvent],
+    day_total_ids: dict[tuple[int, dt.date], int],
+    received_at: dt.datetime,
 ) -> set[str]:
     """Insert new events in one statement; return the ids actually inserted."""
     if not events:
         return set()
     if is_postgresql():
-        # ON CONFLICT DO NOTHING: an id inserted meanwhile by a concurrent request is
-        # skipped here and classified afterwards against the stored row.
-        params = [
-            batch_id,
-            [e.event_id for e in events],
-            [e.metric_id for e in events],
-            [e.day for e in events],
-            [day_total_ids[(e.metric_id, e.day)] for e in events],
-            [e.event_time for e in events],
-            [e.arrival_time for e in events],
-            [e.value for e in events],
-            [e.source for e in events],
-        ]
-        connection.ensure_connection()
-        with connection.connection.cursor() as cursor:
-            cursor.execute(_PG_INSERT_EVENTS, params)
-            return {row[0] for row in cursor.fetchall()}
+        # ON CONFLICT DO NOTHING: an id stored already, or inserted meanwhile by a
+        # concurrent request, is skipped here and classified afterwards.
+        return _pg_events_insert(batch_id, events, day_total_ids, received_at)
     # Elsewhere (SQLite) the IMMEDIATE transaction holds the write lock since it began,
     # so the existence check before this insert cannot be raced.
     Event.objects.bulk_create(
@@ -252,6 +303,38 @@ def _conflicts_record(
             )
             for event, stored in conflicts
         ]
+    )
+
+
+def _classify_before_insert(
+    valid: Sequence[ValidEvent],
+) -> tuple[_Classified, dict[tuple[int, dt.date], int]]:
+    """Which events to insert, and the ids of their day totals.
+
+    On PostgreSQL, events on days that already have a total (nearly all of them) go
+    straight to the insert: ON CONFLICT tells which ids were stored already, and only those
+    are looked up afterwards. Events on a day without a total are looked up first, so that
+    a day total is created only for a day that gets a new event, never for a duplicate or
+    a conflict. SQLite looks every event up first (its insert has no ON CONFLICT here).
+    """
+    day_total_ids = _day_total_ids((e.metric_id, e.day) for e in valid)
+    to_check = valid
+    if is_postgresql():
+        to_check = [e for e in valid if (e.metric_id, e.day) not in day_total_ids]
+    if not to_check:
+        return _Classified(new=list(valid)), day_total_ids
+    checked = _classify(to_check, _stored_contents(e.event_id for e in to_check))
+    missing = {(e.metric_id, e.day) for e in checked.new} - day_total_ids.keys()
+    if missing:
+        day_total_ids.update(day_totals_ensure(missing))
+    stored = {e.event_id for e in to_check} - {e.event_id for e in checked.new}
+    return (
+        _Classified(
+            new=[e for e in valid if e.event_id not in stored],
+            duplicates=checked.duplicates,
+            conflicts=checked.conflicts,
+        ),
+        day_total_ids,
     )
 
 
@@ -306,7 +389,7 @@ def events_ingest(
     if not valid:
         return result
     with transaction.atomic():
-        classified = _classify(valid, _stored_contents(e.event_id for e in valid))
+        classified, day_total_ids = _classify_before_insert(valid)
         conflicts = repeats.conflicts + classified.conflicts
         batch = IngestBatch.objects.create(
             received_at=received_at,
@@ -321,12 +404,16 @@ def events_ingest(
             enqueue_count=1 if enqueue and classified.new else 0,
             last_enqueued_at=received_at if enqueue and classified.new else None,
         )
-        day_total_ids = day_totals_ensure((e.metric_id, e.day) for e in classified.new)
-        inserted = _events_insert(batch.pk, classified.new, day_total_ids)
+        inserted = _events_insert(batch.pk, classified.new, day_total_ids, received_at)
         accepted = [e for e in classified.new if e.event_id in inserted]
         raced = [e for e in classified.new if e.event_id not in inserted]
         if raced:
             late_classified = _classify(raced, _stored_contents(e.event_id for e in raced))
+            if late_classified.new:
+                # Neither inserted nor stored: never report such an event as handled.
+                raise IntegrityError(
+                    f"{len(late_classified.new)} events were not inserted and are not stored"
+                )
             classified.duplicates += late_classified.duplicates
             conflicts += late_classified.conflicts
             IngestBatch.objects.filter(pk=batch.pk).update(
@@ -335,6 +422,8 @@ def events_ingest(
                 conflict_count=len(conflicts),
                 status=BatchStatus.RECEIVED if accepted else BatchStatus.APPLIED,
                 applied_at=None if accepted else received_at,
+                enqueue_count=1 if enqueue and accepted else 0,
+                last_enqueued_at=received_at if enqueue and accepted else None,
             )
         _conflicts_record(batch.pk, received_at, conflicts)
         rejected_events_record(batch_id=batch.pk, raw_events=raw_events, errors=errors)
@@ -405,7 +494,8 @@ class BatchApplyResult:
 
 @dataclass(frozen=True)
 class _DayGroup:
-    """Aggregates of one batch's events on one day (computed in SQL)."""
+    """One batch's events on one day, aggregated in SQL, with the state of the day total
+    as read under its lock."""
 
     day_total_id: int
     events: int
@@ -413,9 +503,43 @@ class _DayGroup:
     after_day_end: int
     past_final: int
     past_final_total: Decimal
+    snapshot_count: int
+    finalized: bool
+    too_late_policy: str
+    final_at: dt.datetime
 
 
-def _batch_groups(batch_id: int) -> list[_DayGroup]:
+# One round trip for the aggregates and the locks. The locks are taken in id order (ORDER
+# BY runs before the row locks), like day_totals_lock, so lockers cannot deadlock.
+_PG_BATCH_GROUPS_LOCKED = """
+SELECT d.id, g.events, g.total, g.after_day_end, g.past_final, g.past_final_total,
+       d.snapshot_count, d.finalized, m.too_late_policy, d.day_end + m.allowed_lateness
+FROM (
+    SELECT e.day_total_id, count(*) AS events, sum(e.value) AS total,
+           count(*) FILTER (WHERE e.arrival_time >= t.day_end) AS after_day_end,
+           count(*) FILTER (WHERE e.arrival_time >= t.day_end + tm.allowed_lateness)
+               AS past_final,
+           coalesce(sum(e.value) FILTER (WHERE e.arrival_time >= t.day_end + tm.allowed_lateness),
+                    0) AS past_final_total
+    FROM events_event e
+    JOIN aggregation_daytotal t ON t.id = e.day_total_id
+    JOIN aggregation_metric tm ON tm.id = t.metric_id
+    WHERE e.batch_id = %s
+    GROUP BY e.day_total_id
+) g
+JOIN aggregation_daytotal d ON d.id = g.day_total_id
+JOIN aggregation_metric m ON m.id = d.metric_id
+ORDER BY d.id
+FOR NO KEY UPDATE OF d
+"""
+
+
+def _batch_groups_locked(batch_id: int) -> list[_DayGroup]:
+    """The batch's events grouped by day, each day total locked for the increment."""
+    if is_postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_BATCH_GROUPS_LOCKED, [batch_id])
+            return [_DayGroup(*row) for row in cursor.fetchall()]
     final_at = F("day_total__day_end") + F("metric__allowed_lateness")
     rows = (
         Event.objects.filter(batch_id=batch_id)
@@ -429,6 +553,7 @@ def _batch_groups(batch_id: int) -> list[_DayGroup]:
         )
         .order_by("day_total_id")
     )
+    day_totals = day_totals_lock(row["day_total_id"] for row in rows)
     return [
         _DayGroup(
             day_total_id=row["day_total_id"],
@@ -437,6 +562,10 @@ def _batch_groups(batch_id: int) -> list[_DayGroup]:
             after_day_end=row["after_day_end"],
             past_final=row["past_final"],
             past_final_total=sql_sum(row["past_final_total"]),
+            snapshot_count=day_totals[row["day_total_id"]].snapshot_count,
+            finalized=day_totals[row["day_total_id"]].finalized,
+            too_late_policy=day_totals[row["day_total_id"]].metric.too_late_policy,
+            final_at=day_totals[row["day_total_id"]].final_at,
         )
         for row in rows
     ]
@@ -445,10 +574,10 @@ def _batch_groups(batch_id: int) -> list[_DayGroup]:
 def day_totals_lock(ids: Iterable[int]) -> dict[int, DayTotal]:
     """Lock day totals in id order (a fixed order, so concurrent lockers cannot deadlock).
 
-    FOR NO KEY UPDATE, not FOR UPDATE: an ingest inserting events of these days takes FOR
-    KEY SHARE on them (the foreign key check), in its events' order. FOR UPDATE conflicts
-    with that, and an apply and an ingest deadlocked (found by the fault run); NO KEY UPDATE
-    still excludes other appliers and snapshot runs, and lets ingest go on.
+    FOR NO KEY UPDATE, not FOR UPDATE: an ingest inserting events checks its foreign key
+    to the day total with FOR KEY SHARE, which FOR UPDATE would block (and, with the checks
+    running in event order, deadlock against this id order). The totals' own writers still
+    exclude each other.
     """
     locked = (
         DayTotal.objects.select_for_update(of=("self",), no_key=True)
@@ -459,34 +588,34 @@ def day_totals_lock(ids: Iterable[int]) -> dict[int, DayTotal]:
     return {day_total.pk: day_total for day_total in locked}
 
 
-def _hold_too_late(batch_id: int, day_total: DayTotal, *, everything: bool, now) -> None:
-    events = Event.objects.filter(batch_id=batch_id, day_total_id=day_total.pk)
+def _hold_too_late(batch_id: int, group: _DayGroup, *, everything: bool, now) -> None:
+    events = Event.objects.filter(batch_id=batch_id, day_total_id=group.day_total_id)
     if not everything:
-        events = events.filter(arrival_time__gte=day_total.final_at)
+        events = events.filter(arrival_time__gte=group.final_at)
     QuarantinedEvent.objects.bulk_create(
         [
-            QuarantinedEvent(event_id=pk, day_total_id=day_total.pk, held_at=now)
+            QuarantinedEvent(event_id=pk, day_total_id=group.day_total_id, held_at=now)
             for pk in events.values_list("pk", flat=True)
         ]
     )
 
 
 def _contribution_for(
-    batch_id: int, group: _DayGroup, day_total: DayTotal, now: dt.datetime
+    batch_id: int, group: _DayGroup, now: dt.datetime
 ) -> tuple[Contribution | None, int]:
     """What this batch adds to one day; holds too-late events under quarantine policy.
 
     An event is late if its day already had a snapshot and it arrived after the day ended;
     too late if the day was already final (final snapshot taken, or allowed lateness past).
     """
-    everything_too_late = day_total.finalized
+    everything_too_late = group.finalized
     too_late = group.events if everything_too_late else group.past_final
     too_late_total = group.total if everything_too_late else group.past_final_total
-    late = group.after_day_end if day_total.snapshot_count else 0
+    late = group.after_day_end if group.snapshot_count else 0
     held = 0
     events, total = group.events, group.total
-    if too_late and day_total.metric.too_late_policy == TooLatePolicy.QUARANTINE:
-        _hold_too_late(batch_id, day_total, everything=everything_too_late, now=now)
+    if too_late and group.too_late_policy == TooLatePolicy.QUARANTINE:
+        _hold_too_late(batch_id, group, everything=everything_too_late, now=now)
         held = too_late
         events, total = events - too_late, total - too_late_total
         late = max(late - too_late, 0)
@@ -494,7 +623,7 @@ def _contribution_for(
     if not events:
         return None, held
     contribution = Contribution(
-        day_total_id=day_total.pk,
+        day_total_id=group.day_total_id,
         batch_id=batch_id,
         kind=ContributionKind.BATCH,
         value=total,
@@ -525,6 +654,59 @@ DAY_TOTAL_APPLY_FIELDS = [
 ]
 
 
+# Appending the contributions and adding them to their (already locked) totals is one
+# statement on PostgreSQL.
+_PG_CONTRIBUTIONS_ADD = """
+WITH added AS (
+    INSERT INTO events_contribution
+        (day_total_id, batch_id, kind, value, event_count, late_event_count,
+         too_late_event_count, applied_at)
+    SELECT c.day_total_id, %s, %s, c.value, c.events, c.late, c.too_late, %s
+    FROM unnest(%s::bigint[], %s::numeric[], %s::integer[], %s::integer[], %s::integer[])
+         AS c(day_total_id, value, events, late, too_late)
+    RETURNING day_total_id, value, event_count, late_event_count, too_late_event_count
+)
+UPDATE aggregation_daytotal d
+SET value = d.value + a.value,
+    event_count = d.event_count + a.event_count,
+    late_event_count = d.late_event_count + a.late_event_count,
+    too_late_event_count = d.too_late_event_count + a.too_late_event_count,
+    revision = d.revision + 1,
+    last_applied_at = %s
+FROM added a
+WHERE d.id = a.day_total_id
+"""
+
+
+def _contributions_add(batch_id: int, contributions: list[Contribution], now: dt.datetime) -> None:
+    if not contributions:
+        return
+    if is_postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _PG_CONTRIBUTIONS_ADD,
+                [
+                    batch_id,
+                    ContributionKind.BATCH.value,
+                    now,
+                    [c.day_total_id for c in contributions],
+                    [c.value for c in contributions],
+                    [c.event_count for c in contributions],
+                    [c.late_event_count for c in contributions],
+                    [c.too_late_event_count for c in contributions],
+                    now,
+                ],
+            )
+        return
+    Contribution.objects.bulk_create(contributions)
+    # Added in Python, as decimals: SQLite would add the stored values as floats. (The rows
+    # are already locked: SQLite's write lock is held since the transaction began.)
+    day_totals = DayTotal.objects.in_bulk([c.day_total_id for c in contributions])
+    for contribution in contributions:
+        _day_total_add(day_totals[contribution.day_total_id], contribution, now)
+    DayTotal.objects.bulk_update(list(day_totals.values()), DAY_TOTAL_APPLY_FIELDS)
+
+
 def batch_apply(*, batch_id: int, now: dt.datetime) -> BatchApplyResult:
     """Add one batch's events to the day totals, exactly once.
 
@@ -540,26 +722,20 @@ def batch_apply(*, batch_id: int, now: dt.datetime) -> BatchApplyResult:
         )
         if not claimed:
             return BatchApplyResult(batch_id=batch_id, applied=False)
-        groups = _batch_groups(batch_id)
-        day_totals = day_totals_lock(group.day_total_id for group in groups)
         contributions: list[Contribution] = []
         held = 0
-        for group in groups:
-            day_total = day_totals[group.day_total_id]
-            contribution, group_held = _contribution_for(batch_id, group, day_total, now)
+        for group in _batch_groups_locked(batch_id):
+            contribution, group_held = _contribution_for(batch_id, group, now)
             held += group_held
             if contribution is not None:
                 contributions.append(contribution)
-                _day_total_add(day_total, contribution, now)
-        Contribution.objects.bulk_create(contributions)
-        changed = [day_totals[c.day_total_id] for c in contributions]
-        DayTotal.objects.bulk_update(changed, DAY_TOTAL_APPLY_FIELDS)
+        _contributions_add(batch_id, contributions, now)
     return BatchApplyResult(
         batch_id=batch_id,
         applied=True,
         events=sum(c.event_count for c in contributions),
         held=held,
-        day_totals=len(changed),
+        day_totals=len(contributions),
     )
 
 

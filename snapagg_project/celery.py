@@ -6,7 +6,7 @@ import logging
 import os
 
 from celery import Celery, bootsteps
-from celery.signals import worker_init
+from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "snapagg_project.settings")
 
@@ -46,7 +46,21 @@ _redis_channel_survives_a_released_connection()
 
 app = Celery("snapagg_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Celery's Django fixup closes every database connection before and after each task unless
+# this is set: a new PostgreSQL backend per task cost more CPU than applying a 1,000-event
+# batch. Connections are instead recycled like a web request's, below.
+app.conf.CELERY_DB_REUSE_MAX = 2**31
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def recycle_database_connections(**kwargs: object) -> None:
+    """What Django does around each request: drop a connection that failed or outlived
+    CONN_MAX_AGE; CONN_HEALTH_CHECKS then checks a reused one before its first query."""
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @worker_init.connect

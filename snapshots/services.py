@@ -9,14 +9,14 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, Count, DateTimeField, ExpressionWrapper, F, Sum, Value, When
 
 from aggregation.calendar import DayStatus
 from aggregation.models import DayTotal
 from events.models import Contribution
 from events.services import day_totals_lock
-from snapagg_project.db import advisory_xact_lock_try
+from snapagg_project.db import advisory_xact_lock_try, is_postgresql
 from snapagg_project.numbers import sql_sum
 from snapshots.models import RunOutcome, Snapshot, SnapshotReason, SnapshotRun
 
@@ -47,9 +47,7 @@ class _Pending:
 def _due_day_total_ids(now: dt.datetime) -> set[int]:
     """Days changed since their last snapshot, and days that have turned final without a
     final snapshot. Both queries ride partial indexes: O(such days), never O(history)."""
-    changed = DayTotal.objects.filter(revision__gt=F("snapshot_revision")).values_list(
-        "pk", flat=True
-    )
+    changed = DayTotal.objects.filter(snapshot_due=True).order_by().values_list("pk", flat=True)
     turned_final = (
         DayTotal.objects.filter(finalized=False, snapshot_count__gt=0)
         .annotate(
@@ -58,9 +56,10 @@ def _due_day_total_ids(now: dt.datetime) -> set[int]:
             )
         )
         .filter(final_at__lte=now)
+        .order_by()
         .values_list("pk", flat=True)
     )
-    return set(changed) | set(turned_final)
+    return set(changed.union(turned_final))
 
 
 def _pending_by_day(day_total_ids: list[int]) -> dict[int, _Pending]:
@@ -168,6 +167,43 @@ def _day_totals_mark(snapshots: list[Snapshot], day_totals: dict[int, DayTotal])
     )
 
 
+# Marking the day totals and stamping their contributions is one statement on PostgreSQL.
+_PG_MARK_AND_STAMP = """
+WITH marked AS (
+    UPDATE aggregation_daytotal d
+    SET snapshot_revision = d.revision,
+        snapshot_count = s.sequence,
+        snapshot_value = s.value,
+        last_snapshot_at = %s,
+        finalized = d.finalized OR s.final,
+        restated = d.restated OR s.restatement
+    FROM unnest(%s::bigint[], %s::integer[], %s::numeric[], %s::boolean[], %s::boolean[])
+         AS s(id, sequence, value, final, restatement)
+    WHERE d.id = s.id
+    RETURNING d.id, s.sequence
+)
+UPDATE events_contribution c
+SET snapshot_sequence = m.sequence
+FROM marked m
+WHERE c.day_total_id = m.id AND c.snapshot_sequence IS NULL
+"""
+
+
+def _pg_mark_and_stamp(snapshots: list[Snapshot], now: dt.datetime) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PG_MARK_AND_STAMP,
+            [
+                now,
+                [s.day_total_id for s in snapshots],
+                [s.sequence for s in snapshots],
+                [s.value for s in snapshots],
+                [s.status == DayStatus.FINAL for s in snapshots],
+                [s.reason == SnapshotReason.RESTATEMENT for s in snapshots],
+            ],
+        )
+
+
 def _snapshots_write(run: SnapshotRun, now: dt.datetime) -> int:
     # Locking the due day totals stops applies to those days until we commit: the value we
     # copy and the contributions we stamp are then exactly consistent.
@@ -179,8 +215,13 @@ def _snapshots_write(run: SnapshotRun, now: dt.datetime) -> int:
         if (snapshot := _snapshot_for(day_total, pending.get(day_total.pk, _Pending()), run, now))
     ]
     Snapshot.objects.bulk_create(snapshots, batch_size=STAMP_CHUNK)
-    _contributions_stamp(snapshots)
-    _day_totals_mark(snapshots, day_totals)
+    if not snapshots:
+        return 0
+    if is_postgresql():
+        _pg_mark_and_stamp(snapshots, now)
+    else:
+        _contributions_stamp(snapshots)
+        _day_totals_mark(snapshots, day_totals)
     return len(snapshots)
 
 

@@ -1,0 +1,2 @@
+"""Benchmarks: scripts that print figures against the targets of issue 6 and append them to
+docs/benchmarks.md. They are not tests: nothing here asserts on wall-clock time."""

@@ -1,0 +1,583 @@
+"""Plumbing shared by the benchmark commands: a dedicated PostgreSQL database, the processes
+under test, the facts about the machine, and the report (printed, and appended to
+docs/benchmarks.md with the date, the machine and the exact command)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import platform
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
+LOG_DIR = ROOT / "var" / "bench"
+BENCH_QUEUE = "snapagg_bench"
+# Everything the application stores; TRUNCATE ... CASCADE also empties tables added later
+# that point at these.
+DATA_TABLES = [
+    "events_event",
+    "events_contribution",
+    "events_conflict",
+    "events_quarantinedevent",
+    "events_ingestbatch",
+    "events_workerheartbeat",
+    "aggregation_daytotal",
+    "snapshots_snapshot",
+    "snapshots_snapshotrun",
+]
+
+
+# --- Environment and database --------------------------------------------------------------
+
+
+def _is_postgres(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://"))
+
+
+def bench_database_url() -> str:
+    """BENCH_DATABASE_URL, or DATABASE_URL's database name + "_bench": benchmarks empty the
+    database they use, so they never run on the development database itself."""
+    explicit = os.environ.get("BENCH_DATABASE_URL", "")
+    if explicit:
+        if not _is_postgres(explicit):
+            sys.exit("BENCH_DATABASE_URL must be a postgres:// URL.")
+        return explicit
+    base = os.environ.get("DATABASE_URL", "")
+    if not _is_postgres(base):
+        sys.exit(
+            "Benchmarks need PostgreSQL: set DATABASE_URL=postgres://... (a database named "
+            "<name>_bench is created beside it) or BENCH_DATABASE_URL."
+        )
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=parts.path + "_bench"))
+
+
+def redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
+    return urlunsplit(parts)
+
+
+def bench_environment(*, database_url: str, broker_url: str | None = None) -> dict[str, str]:
+    """Production-like settings (DEBUG off: no query log) for this process and its children."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "benchmark-only-secret-key-0123456789",
+        "SECURE_SSL_REDIRECT": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "CELERY_QUEUE": BENCH_QUEUE,
+        "DJANGO_SETTINGS_MODULE": "snapagg_project.settings",
+        "PYTHONPATH": str(ROOT),
+    }
+    if broker_url:
+        env["CELERY_BROKER_URL"] = broker_url
+    os.environ.update(env)
+    return env
+
+
+def database_prepare(database_url: str, env: dict[str, str]) -> None:
+    """Create the benchmark database if needed and migrate it."""
+    import psycopg
+
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+    )
+
+
+def django_setup() -> None:
+    import django
+
+    django.setup()
+
+
+def data_reset() -> None:
+    """Empty every application table (metrics, users and schedules stay)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE")
+
+
+def vacuum_analyze() -> None:
+    """What autovacuum would have done on a database that grew over time."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in DATA_TABLES:
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+def api_token(username: str = "bench") -> str:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    token, _ = Token.objects.get_or_create(user=user)
+    return token.key
+
+
+# --- Measuring -----------------------------------------------------------------------------
+
+
+def load_average() -> str:
+    return " ".join(f"{figure:.2f}" for figure in os.getloadavg())
+
+
+# Taken when a benchmark command starts (it imports this module first).
+_LOAD_AT_START = load_average()
+_STARTED = dt.datetime.now(dt.UTC)
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """The process's peak resident memory (VmHWM), while it is still running."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found.group(1)) / 1024 if found else None
+
+
+def own_peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def postgres_backend_peaks() -> list[float]:
+    """Peak memory of this database's other backends (it includes the shared buffers each
+    one touched, so it overstates what a backend owns)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        pids = [row[0] for row in cursor.fetchall()]
+    return [peak for pid in pids if (peak := peak_rss_mib(pid)) is not None]
+
+
+class Stopwatch:
+    def __enter__(self) -> Stopwatch:
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.started
+
+
+# --- Processes under test ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class Stack:
+    """gunicorn (as in the Procfile) and Celery worker processes on the benchmark database
+    and broker, with logs under var/bench/."""
+
+    env: dict[str, str]
+    web_workers: int = 2
+    celery_workers: int = 1
+    port: int = 0
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        with (LOG_DIR / f"{name}.log").open("wb") as log:
+            self.processes[name] = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def start(self) -> None:
+        from snapagg_project.celery import app
+
+        app.control.purge()
+        self.port = free_port()
+        self._spawn(
+            "web",
+            [
+                sys.executable, "-m", "gunicorn", "snapagg_project.wsgi",
+                "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.web_workers),
+                "--access-logfile", str(LOG_DIR / "web-access.log"),
+            ],
+        )  # fmt: skip
+        hostnames = [f"bench{index}@{socket.gethostname()}" for index in range(self.celery_workers)]
+        for index, hostname in enumerate(hostnames):
+            self._spawn(
+                f"worker{index}",
+                [
+                    sys.executable, "-m", "celery", "-A", "snapagg_project", "worker",
+                    "-P", "threads", "-c", "4", "-l", "info", "-n", hostname,
+                ],
+            )  # fmt: skip
+        self._wait_ready(hostnames)
+
+    def _wait_ready(self, hostnames: list[str]) -> None:
+        from events.models import WorkerHeartbeat
+
+        def web_up() -> bool:
+            self._check_alive()
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/health/", timeout=2) as answer:
+                    return answer.status == 200
+            except OSError:
+                return False
+
+        def workers_up() -> bool:
+            self._check_alive()
+            return WorkerHeartbeat.objects.filter(hostname__in=hostnames).count() == len(hostnames)
+
+        wait_until(web_up, timeout=60, what="gunicorn")
+        wait_until(workers_up, timeout=60, what="the Celery workers' first heartbeat")
+
+    def _check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                log = (LOG_DIR / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{log}")
+
+    def python_pids(self) -> dict[str, int]:
+        """The processes that run application code: gunicorn's workers, Celery's workers."""
+        pids: dict[str, int] = {}
+        for name, process in self.processes.items():
+            root = psutil.Process(process.pid)
+            if name == "web":
+                for index, child in enumerate(root.children()):
+                    pids[f"web-worker{index + 1}"] = child.pid
+            else:
+                pids[name] = root.pid
+        return pids
+
+    def peaks(self) -> list[tuple[str, float]]:
+        """Peak memory of every process of the stack, children included."""
+        found: list[tuple[str, float]] = []
+        for name, process in self.processes.items():
+            tree = [psutil.Process(process.pid)]
+            tree += tree[0].children(recursive=True)
+            for index, member in enumerate(tree):
+                label = name if index == 0 else f"{name} child {index}"
+                if name == "web":
+                    label = "gunicorn master" if index == 0 else f"gunicorn worker {index}"
+                peak = peak_rss_mib(member.pid)
+                if peak is not None:
+                    found.append((label, peak))
+        return found
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+
+# --- Report -------------------------------------------------------------------------------
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def _cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "?"
+    found = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    return found.group(1).strip() if found else "?"
+
+
+def _git_commit() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "?"
+    return f"{commit or '?'}{' + uncommitted changes' if dirty else ''}"
+
+
+def _server_versions() -> str:
+    from django.conf import settings
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        postgres = cursor.fetchone()[0].split()[0]
+    versions = f"PostgreSQL {postgres}"
+    if settings.CELERY_BROKER_URL.startswith("redis://"):
+        import redis
+
+        info = redis.Redis.from_url(settings.CELERY_BROKER_URL).info("server")
+        versions += f", Redis {info['redis_version']}"
+    return versions
+
+
+def machine_line() -> str:
+    memory_gib = psutil.virtual_memory().total / 2**30
+    packages = ", ".join(
+        f"{name} {_version(name)}" for name in ("django", "celery", "psycopg", "orjson", "gunicorn")
+    )
+    return (
+        f"nproc {os.cpu_count()} ({_cpu_model()}), {memory_gib:.0f} GiB RAM, "
+        f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
+        f"{packages}; {_server_versions()}; commit {_git_commit()}"
+    )
+
+
+_ORIGINAL_ENVIRONMENT = {
+    name: os.environ[name]
+    for name in ("BENCH_DATABASE_URL", "DATABASE_URL", "CELERY_BROKER_URL")
+    if name in os.environ
+}
+
+
+def exact_command() -> str:
+    """The command as it was typed, with the variables it read (passwords masked)."""
+    variables = [
+        f"{name}={shlex.quote(redacted(value))}" for name, value in _ORIGINAL_ENVIRONMENT.items()
+    ]
+    module = Path(sys.argv[0]).stem
+    return " ".join([*variables, ".venv/bin/python", "-m", f"bench.{module}", *sys.argv[1:]])
+
+
+@dataclass
+class Table:
+    title: str
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        lines = [f"**{self.title}**", ""] if self.title else []
+        lines.append("| " + " | ".join(self.headers) + " |")
+        lines.append("|" + "---|" * len(self.headers))
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+    def text(self) -> str:
+        widths = [
+            max(len(str(cell)) for cell in column)
+            for column in zip(self.headers, *self.rows, strict=False)
+        ]
+        lines = [self.title] if self.title else []
+        for row in [self.headers, *self.rows]:
+            lines.append(
+                "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+            )
+        return "\n".join(lines)
+
+
+@dataclass
+class Report:
+    """One benchmark's figures, each with its target and pass/short where there is one."""
+
+    title: str
+    figures: Table = field(
+        default_factory=lambda: Table("", ["figure", "measured", "target", "result"])
+    )
+    tables: list[Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    load_before: str = field(default_factory=lambda: _LOAD_AT_START)
+    started: dt.datetime = field(default_factory=lambda: _STARTED)
+
+    def figure(self, name: str, measured: str, target: str = "", passed: bool | None = None):
+        verdict = "" if passed is None else ("pass" if passed else "SHORT")
+        self.figures.rows.append([name, measured, target, verdict])
+
+    def memory(self, peaks: Iterable[tuple[str, float]]) -> None:
+        self.tables.append(
+            Table(
+                "Peak memory (VmHWM) per process",
+                ["process", "peak MiB"],
+                [[name, f"{peak:.0f}"] for name, peak in peaks],
+            )
+        )
+
+    def emit(self) -> None:
+        load_after = load_average()
+        header = [
+            f"## {self.title} ({self.started:%Y-%m-%d %H:%M} UTC)",
+            "",
+            f"Command: `{exact_command()}`",
+            "",
+            f"Machine: {machine_line()}.",
+            "",
+            f"Load average (1/5/15 min) before: {self.load_before}; after: {load_after}.",
+            "",
+        ]
+        body = [self.figures.markdown(), *[table.markdown() for table in self.tables]]
+        notes = [f"- {note}" for note in self.notes]
+        markdown = "\n".join([*header, "\n\n".join(body), "", *notes, "", ""])
+        print(f"\n{self.title}\nload before {self.load_before}, after {load_after}\n")
+        print(self.figures.text())
+        for table in self.tables:
+            print("\n" + table.text())
+        for note in self.notes:
+            print(f"- {note}")
+        if os.environ.get("BENCH_NO_RECORD"):
+            return
+        BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
+        if not BENCHMARKS_MD.exists():
+            BENCHMARKS_MD.write_text(BENCHMARKS_HEADER)
+        with BENCHMARKS_MD.open("a") as out:
+            out.write(markdown)
+        print(f"\nappended to {BENCHMARKS_MD.relative_to(ROOT)}")
+
+
+BENCHMARKS_HEADER = """# Benchmarks
+
+Appended by the commands in `bench/` (see `bench/README.md`); newest last. Each entry has
+the date, the machine, the load average around the run (the machine may be shared) and the
+exact command, so any figure can be reproduced.
+
+"""
+
+
+# --- Profiling ------------------------------------------------------------------------------
+
+
+@dataclass
+class Profiler:
+    """py-spy attached to running processes; writes collapsed stacks under var/bench/."""
+
+    targets: dict[str, int]
+    recorders: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self) -> None:
+        if not (Path(sys.executable).parent / "py-spy").exists():
+            sys.exit("--profile needs py-spy: .venv/bin/pip install -e '.[bench]'")
+        for name, pid in self.targets.items():
+            self.recorders[name] = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+                    "--rate", "1000", "--gil",
+                    "--format", "raw", "--nonblocking", "-o", str(LOG_DIR / f"profile-{name}.txt"),
+                ],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+
+    def stop(self) -> list[Table]:
+        for recorder in self.recorders.values():
+            recorder.send_signal(signal.SIGINT)
+        for recorder in self.recorders.values():
+            recorder.wait(timeout=60)
+        return [profile_summary(name, LOG_DIR / f"profile-{name}.txt") for name in self.targets]
+
+
+def profile_summary(name: str, path: Path, top: int = 15) -> Table:
+    """Functions by share of samples: inclusive (anywhere on the stack) and self (on top)."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines() if path.exists() else []:
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        total += count
+        frames = [frame.split(" (")[0] + " " + frame.rsplit("/", 1)[-1].split(":")[0].rstrip(")")
+                  for frame in stack.split(";") if frame]  # fmt: skip
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        if frames:
+            own[frames[-1]] = own.get(frames[-1], 0) + count
+    table = Table(f"py-spy: {name} ({total} samples)", ["function", "inclusive", "self"])
+    for frame, count in sorted(inclusive.items(), key=lambda item: -item[1])[:top]:
+        table.rows.append([frame, f"{count / total:.0%}", f"{own.get(frame, 0) / total:.0%}"])
+    for frame, count in sorted(own.items(), key=lambda item: -item[1])[:top]:
+        table.rows.append([f"(self) {frame}", "", f"{count / total:.0%}"])
+    return table
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds of this process and of its PostgreSQL backend: on a shared machine they
+    move far less with the neighbours' load than wall-clock time does."""
+
+    own: float = 0.0
+    backend: float = 0.0
+
+    @staticmethod
+    def _backend_process() -> psutil.Process:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return psutil.Process(cursor.fetchone()[0])
+
+    def __enter__(self) -> CpuMeter:
+        self._backend = self._backend_process()
+        self._own_start = time.process_time()
+        times = self._backend.cpu_times()
+        self._backend_start = times.user + times.system
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.own = time.process_time() - self._own_start
+        times = self._backend.cpu_times()
+        self.backend = times.user + times.system - self._backend_start

@@ -1,0 +1,374 @@
+"""Ingest end to end, against raw PostgreSQL in the same run.
+
+    DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... .venv/bin/python -m bench.ingest
+
+Starts the production stack on a database of its own (<DATABASE_URL name>_bench) and a
+queue of its own on the given Redis: gunicorn with 2 workers and one Celery worker, as in
+the Procfile. A separate load-generator process posts unique events (batches of 1,000,
+then of 100) over a few connections as fast as they are answered. Measured: accepted
+events/s (first send to last 202), applied events/s (first send until every day total is
+right), ack latency p50/p99; then ack latency of 1,000-event batches sent on a schedule at
+half the peak rate. In the same run, the same rows go into a scratch table with the same
+columns and indexes through raw psycopg (`INSERT ... SELECT FROM unnest(binary arrays) ON
+CONFLICT (event_id) DO NOTHING`, 1,000 rows per statement, one connection): the ratio of
+the two is the figure that matters on a shared or different machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import psutil
+
+from bench.common import (
+    ROOT,
+    Profiler,
+    Report,
+    Stack,
+    Table,
+    api_token,
+    bench_database_url,
+    bench_environment,
+    data_reset,
+    database_prepare,
+    django_setup,
+    own_peak_rss_mib,
+    percentile,
+    postgres_backend_peaks,
+    wait_until,
+)
+from bench.workload import batch_events
+
+SPREAD = dt.timedelta(hours=48)  # each batch touches about three days
+TARGET_RATIO_1000 = 0.50
+TARGET_RATIO_100 = 0.15
+TARGET_P99_MS = 50.0
+RAW_BATCH = 1000
+
+
+@dataclass
+class Phase:
+    label: str
+    batch: int
+    requests: int
+    accepted: int
+    accepted_per_s: float
+    applied_per_s: float | None
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[str, int]
+    cpu_ms_per_1000: dict[str, float]
+    loadgen_peak_mib: float
+
+
+def _backend_cpu() -> dict[int, float]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        pids = [row[0] for row in cursor.fetchall()]
+    seconds = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        seconds[pid] = times.user + times.system
+    return seconds
+
+
+def _stack_cpu(stack: Stack) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for name, process in stack.processes.items():
+        group = "web (gunicorn)" if name == "web" else "Celery"
+        root = psutil.Process(process.pid)
+        for member in [root, *root.children(recursive=True)]:
+            times = member.cpu_times()
+            totals[group] = totals.get(group, 0.0) + times.user + times.system
+    return totals
+
+
+def _cpu_snapshot(stack: Stack) -> dict[str, Any]:
+    return {"stack": _stack_cpu(stack), "postgres": _backend_cpu()}
+
+
+def _cpu_spent(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
+    spent = {name: after["stack"][name] - before["stack"].get(name, 0.0) for name in after["stack"]}
+    spent["PostgreSQL backends"] = sum(
+        seconds - before["postgres"].get(pid, 0.0) for pid, seconds in after["postgres"].items()
+    )
+    return spent
+
+
+def _applied_events() -> int:
+    from django.db.models import Sum
+
+    from aggregation.models import DayTotal
+
+    return DayTotal.objects.aggregate(total=Sum("event_count"))["total"] or 0
+
+
+def _last_applied_at() -> float:
+    from django.db.models import Max
+
+    from aggregation.models import DayTotal
+
+    return DayTotal.objects.aggregate(last=Max("last_applied_at"))["last"].timestamp()
+
+
+def _load(spec: dict[str, Any]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout)
+
+
+def _run_phase(
+    stack: Stack, *, label: str, spec: dict[str, Any], applied_before: int, wait_applied: bool
+) -> Phase:
+    before = _cpu_snapshot(stack)
+    result = _load({**spec, "url": f"{stack.url}/api/events/"})
+    applied_per_s = None
+    if wait_applied:
+        expected = applied_before + result["accepted"]
+        wait_until(lambda: _applied_events() >= expected, timeout=300, what="every batch applied")
+        applied_per_s = result["accepted"] / (_last_applied_at() - result["started_at"])
+    spent = _cpu_spent(before, _cpu_snapshot(stack))
+    spent["load generator"] = result["cpu_seconds"]
+    thousands = max(result["accepted"], 1) / 1000
+    latencies = result["latencies_ms"]
+    return Phase(
+        label=label,
+        batch=spec["batch"],
+        requests=result["requests"],
+        accepted=result["accepted"],
+        accepted_per_s=result["accepted"] / result["duration"],
+        applied_per_s=applied_per_s,
+        p50_ms=percentile(latencies, 0.50),
+        p99_ms=percentile(latencies, 0.99),
+        statuses=result["statuses"],
+        cpu_ms_per_1000={name: seconds * 1000 / thousands for name, seconds in spent.items()},
+        loadgen_peak_mib=result["peak_rss_kib"] / 1024,
+    )
+
+
+# --- Raw PostgreSQL baseline ----------------------------------------------------------------
+
+_RAW_INSERT = """
+INSERT INTO bench_raw_events
+    (event_id, metric_id, day, day_total_id, event_time, arrival_time, value, source, batch_id)
+SELECT e.*, 1
+FROM unnest(%b::text[], %b::bigint[], %b::date[], %b::bigint[], %b::timestamptz[],
+            %b::timestamptz[], %b::numeric[], %b::text[])
+     AS e(event_id, metric_id, day, day_total_id, event_time, arrival_time, value, source)
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+"""
+
+
+def _raw_columns(events: list[dict[str, Any]], received_at: dt.datetime) -> list[list[Any]]:
+    times = [dt.datetime.fromisoformat(e["event_time"]) for e in events]
+    days = [t.date() for t in times]
+    return [
+        [e["event_id"] for e in events],
+        [1] * len(events),
+        days,
+        [1] * len(events),
+        times,
+        [received_at] * len(events),
+        [Decimal(repr(e["value"])) for e in events],
+        [e["source"] for e in events],
+    ]
+
+
+def raw_insert_rate(database_url: str, spec: dict[str, Any], received_at: dt.datetime) -> float:
+    """Rows/s of the prototype's insert for exactly the rows the 1,000-batch phase posted."""
+    import psycopg
+
+    now = dt.datetime.fromisoformat(spec["now"])
+    rows = [
+        batch_events(prefix=spec["prefix"], batch_index=index, size=spec["batch"], now=now,
+                     spread=SPREAD)
+        for index in range(spec["requests"])
+    ]  # fmt: skip
+    flat = [event for batch in rows for event in batch]
+    chunks = [
+        _raw_columns(flat[start : start + RAW_BATCH], received_at)
+        for start in range(0, len(flat), RAW_BATCH)
+    ]
+    with psycopg.connect(database_url) as connection:
+        connection.execute("DROP TABLE IF EXISTS bench_raw_events")
+        connection.execute("CREATE TABLE bench_raw_events (LIKE events_event INCLUDING ALL)")
+        connection.commit()
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            for columns in chunks:
+                cursor.execute(_RAW_INSERT, columns)
+                cursor.fetchall()
+                connection.commit()
+        seconds = time.perf_counter() - started
+        connection.execute("DROP TABLE bench_raw_events")
+        connection.commit()
+    return len(flat) / seconds
+
+
+# --- Report ---------------------------------------------------------------------------------
+
+
+def _phase_spec(args: argparse.Namespace, *, batch: int, events: int, tag: str) -> dict[str, Any]:
+    from django.utils import timezone
+
+    return {
+        "token": args.token,
+        "batch": batch,
+        "requests": max(events // batch, 1),
+        "connections": args.connections,
+        "rate": None,
+        "now": timezone.now().isoformat(),
+        "spread_hours": SPREAD.total_seconds() / 3600,
+        "prefix": f"{tag}-b{batch}",
+    }
+
+
+def _report(phases: list[Phase], latency: Phase, raw_rates: list[float], args, peaks) -> Report:
+    report = Report("Ingest end to end")
+    raw_rate = sum(raw_rates) / len(raw_rates)
+    report.figure(
+        "raw PostgreSQL unnest insert (same rows)",
+        f"{raw_rate:,.0f} rows/s (before {raw_rates[0]:,.0f}, after {raw_rates[-1]:,.0f})",
+    )
+    targets = {1000: TARGET_RATIO_1000, 100: TARGET_RATIO_100}
+    for phase in phases:
+        ratio = phase.applied_per_s / raw_rate
+        report.figure(f"batch {phase.batch}: accepted", f"{phase.accepted_per_s:,.0f} events/s")
+        report.figure(
+            f"batch {phase.batch}: applied (end to end)",
+            f"{phase.applied_per_s:,.0f} events/s = {ratio:.0%} of raw",
+            f">= {targets[phase.batch]:.0%} of raw",
+            ratio >= targets[phase.batch],
+        )
+        report.figure(
+            f"batch {phase.batch}: ack p50 / p99 at peak",
+            f"{phase.p50_ms:.1f} / {phase.p99_ms:.1f} ms",
+        )
+    report.figure(
+        "batch 1000: ack p50 / p99 at half the peak rate",
+        f"{latency.p50_ms:.1f} / {latency.p99_ms:.1f} ms "
+        f"({latency.accepted_per_s:,.0f} events/s offered)",
+        f"p99 < {TARGET_P99_MS:.0f} ms",
+        latency.p99_ms < TARGET_P99_MS,
+    )
+    cpu = Table("CPU time per 1,000 accepted events (ms)", ["phase", *phases[0].cpu_ms_per_1000])
+    for phase in [*phases, latency]:
+        cpu.rows.append([phase.label, *[f"{ms:.1f}" for ms in phase.cpu_ms_per_1000.values()]])
+    report.tables.append(cpu)
+    report.memory(peaks)
+    report.notes += [
+        f"Stack: gunicorn --workers {args.web_workers} (sync, as in the Procfile), "
+        f"{args.celery_workers} Celery worker(s) `-P threads -c 4`; load generator: "
+        f"{args.connections} connections, closed loop; latency phase: open loop for "
+        f"{args.latency_seconds}s, latencies from the scheduled send time.",
+        "Accepted = first send to last 202; applied = first send to the last apply "
+        "(max day_total.last_applied_at) once every event is counted. Ratios use applied.",
+        "Raw baseline: one connection, binary parameters, a scratch table with the same "
+        "columns and indexes as events_event but without its foreign keys, commit per batch; "
+        "run just before and just after the stack, the mean is the reference.",
+        "HTTP statuses: " + "; ".join(f"{p.label} {p.statuses}" for p in [*phases, latency]),
+    ]
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events-1000", type=int, default=200_000)
+    parser.add_argument("--events-100", type=int, default=60_000)
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--celery-workers", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument(
+        "--profile", action="store_true", help="attach py-spy to the web and Celery workers"
+    )
+    args = parser.parse_args()
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    if not broker.startswith("redis://"):
+        sys.exit("bench.ingest needs Redis: set CELERY_BROKER_URL=redis://...")
+    database_url = bench_database_url()
+    env = bench_environment(database_url=database_url, broker_url=broker)
+    database_prepare(database_url, env)
+    django_setup()
+    from django.utils import timezone
+
+    data_reset()
+    args.token = api_token()
+    tag = f"i{int(time.time())}"
+    specs = {
+        batch: _phase_spec(args, batch=batch, events=events, tag=tag)
+        for batch, events in ((1000, args.events_1000), (100, args.events_100))
+    }
+    # The baseline runs just before and just after the stack, on the same rows as the
+    # 1,000-event phase: on a shared machine the ratio then compares like with like.
+    raw_rates = [raw_insert_rate(database_url, specs[1000], timezone.now())]
+    stack = Stack(env, web_workers=args.web_workers, celery_workers=args.celery_workers)
+    stack.start()
+    profiler = Profiler(stack.python_pids()) if args.profile else None
+    if profiler:
+        profiler.start()
+    phases: list[Phase] = []
+    try:
+        applied = 0
+        for batch, spec in specs.items():
+            phase = _run_phase(
+                stack, label=f"batch {batch}", spec=spec, applied_before=applied, wait_applied=True
+            )
+            applied += phase.accepted
+            phases.append(phase)
+        rate = phases[0].accepted_per_s / 2
+        latency_spec = {
+            **_phase_spec(args, batch=1000, events=int(rate * args.latency_seconds), tag=tag + "l"),
+            "rate": rate,
+            "connections": max(args.connections, 8),
+        }
+        latency = _run_phase(
+            stack, label="batch 1000, half peak", spec=latency_spec, applied_before=applied,
+            wait_applied=True,
+        )  # fmt: skip
+        profiles = profiler.stop() if profiler else []
+        peaks = stack.peaks()
+        peaks += [
+            (f"PostgreSQL backend {index + 1}", peak)
+            for index, peak in enumerate(postgres_backend_peaks())
+        ]
+    finally:
+        stack.stop()
+    raw_rates.append(raw_insert_rate(database_url, specs[1000], timezone.now()))
+    peaks.append(("load generator (largest phase)", max(p.loadgen_peak_mib for p in phases)))
+    peaks.append(("this benchmark process", own_peak_rss_mib()))
+    report = _report(phases, latency, raw_rates, args, peaks)
+    if profiles:
+        report.notes.append("Profiled with py-spy (slows what it samples): see var/bench/.")
+        report.tables += profiles
+    report.emit()
+
+
+if __name__ == "__main__":
+    main()

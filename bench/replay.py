@@ -1,0 +1,152 @@
+"""Replay: events/s of `manage.py replay` on a 10^6-event log.
+
+    DATABASE_URL=postgres://... .venv/bin/python -m bench.replay
+
+Writes a CSV log of 10^6 events in arrival order (one week, so about 1,500 events per
+15-minute snapshot interval; each arriving shortly after it happened), empties the
+benchmark database and runs `manage.py replay LOG --interval 15m` in its own process: the
+whole command, reading the file twice (check, then replay), ingest and apply in groups of
+up to 1,000, a snapshot run at every interval boundary. Target: >= 20,000 events/s.
+
+`history_load` (used by bench.snapshot_history) runs the same replay loop in process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import re
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    LOG_DIR,
+    ROOT,
+    Report,
+    bench_database_url,
+    bench_environment,
+    data_reset,
+    database_prepare,
+    django_setup,
+    own_peak_rss_mib,
+)
+from bench.workload import history_events
+
+TARGET_EVENTS_PER_S = 20_000
+HISTORY_DAYS = 3 * 365
+LOG_FIELDS = ["event_id", "event_time", "arrival_time", "value", "source"]
+
+
+def history_first_day(days: int = HISTORY_DAYS) -> dt.date:
+    """The first day of a history of `days` days that ended three days ago."""
+    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3 + days)
+
+
+@dataclass
+class Loaded:
+    events: int
+    seconds: float
+
+
+def history_load(events: Iterable[dict[str, Any]], *, interval: dt.timedelta) -> Loaded:
+    """Replay generated events (in arrival order) through the replay command's own loop,
+    in process, without a file."""
+    from snapshots.replay import LogRecord, replay_run
+
+    records = (
+        LogRecord(line, dt.datetime.fromisoformat(raw["arrival_time"]), raw)
+        for line, raw in enumerate(events, start=2)
+    )
+    started = time.perf_counter()
+    summary = replay_run(records=records, interval=interval)
+    return Loaded(summary.accepted, time.perf_counter() - started)
+
+
+def _write_log(path: Path, *, events: int, days: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    first_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days + 1)
+    with path.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(
+            history_events(prefix="replay", count=events, first_day=first_day, days=days)
+        )
+
+
+def _run_replay(path: Path, interval: str, env: dict[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "manage.py", "replay", str(path), "--interval", interval],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"replay failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+    return seconds, done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=7, help="time span of the log")
+    parser.add_argument("--interval", default="15m", help="replay's snapshot interval")
+    args = parser.parse_args()
+    database_url = bench_database_url()
+    env = bench_environment(database_url=database_url)
+    database_prepare(database_url, env)
+    django_setup()
+    data_reset()
+    log = LOG_DIR / "replay-log.csv"
+    _write_log(log, events=args.events, days=args.days)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        seconds, output = _run_replay(log, args.interval, env)
+    finally:
+        log.unlink(missing_ok=True)
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = child.ru_utime + child.ru_stime - before.ru_utime - before.ru_stime
+    replayed = int(re.search(r"Replayed ([\d,]+) events", output)[1].replace(",", ""))
+    own_rate = re.search(r"\(([\d,]+) events/s\)", output)[1]
+    runs = re.search(r"snapshot runs\s+([\d,]+)", output)[1]
+    rate = replayed / seconds
+    report = Report("Replay")
+    report.figure(
+        f"manage.py replay, {replayed:,} events over {args.days} days, --interval {args.interval}",
+        f"{rate:,.0f} events/s ({seconds:.1f} s, whole command; it reports {own_rate}/s "
+        "for its replay loop)",
+        f">= {TARGET_EVENTS_PER_S:,} events/s",
+        rate >= TARGET_EVENTS_PER_S,
+    )
+    report.figure("snapshot runs", runs)
+    report.figure(
+        "CPU of the replay process per 1,000 events",
+        f"{cpu_seconds * 1000 / (replayed / 1000):.1f} ms",
+    )
+    report.memory(
+        [
+            ("replay command (manage.py replay)", child.ru_maxrss / 1024),
+            ("benchmark process (writes the log)", own_peak_rss_mib()),
+        ]
+    )
+    report.notes += [
+        f"Log: CSV, {args.events:,} events in arrival order over {args.days} days "
+        "(explicit arrival times, decimal strings, three sources), written before the clock "
+        "starts; the time is the replay command's, from start to exit, into an emptied "
+        "database.",
+    ]
+    report.emit()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The ingest and apply hot path: a fixed number of statements per batch whatever its size,
+no lock waits between ingest and apply, and the branches the fast path added."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
+import psycopg
+import pytest
+from django.db import connection, connections, transaction
+
+from aggregation.models import DayTotal
+from events.models import Conflict, IngestBatch
+from events.services import batch_apply, day_totals_lock
+from tests.conftest import T0, event
+
+DAY = T0.date()
+
+
+@contextmanager
+def statements_sent() -> Iterator[list[str]]:
+    """Every statement sent to PostgreSQL, through Django's cursors or psycopg's own, but
+    the savepoints of the test's own transaction."""
+    sent: list[str] = []
+    original = psycopg.Cursor.execute
+
+    def counting(cursor, query, *args, **kwargs):
+        if "SAVEPOINT" not in str(query):
+            sent.append(str(query))
+        return original(cursor, query, *args, **kwargs)
+
+    psycopg.Cursor.execute = counting
+    try:
+        yield sent
+    finally:
+        psycopg.Cursor.execute = original
+
+
+def batch(prefix: str, size: int) -> list[dict]:
+    # Three days per batch, as a real feed has.
+    return [event(f"{prefix}-{i}", T0 - dt.timedelta(days=i % 3), "1.25") for i in range(size)]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_ingest_and_apply_send_as_many_statements_for_1000_events_as_for_3(pipeline):
+    pipeline.post(batch("warm", 3), at=T0)  # the three days exist from here on
+
+    with statements_sent() as small_ingest:
+        small = pipeline.ingest(batch("small", 3), at=T0)
+    with statements_sent() as large_ingest:
+        large = pipeline.ingest(batch("large", 1000), at=T0)
+    with statements_sent() as small_apply:
+        batch_apply(batch_id=small.batch_id, now=T0)
+    with statements_sent() as large_apply:
+        batch_apply(batch_id=large.batch_id, now=T0)
+
+    # metrics, day totals, the batch row, the events; claim, groups, contributions + totals.
+    assert len(large_ingest) == len(small_ingest) == 4
+    assert len(large_apply) == len(small_apply) == 3
+    assert DayTotal.objects.get(day=DAY).event_count == 1 + 1 + 334
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_batch_of_duplicates_is_told_apart_without_a_lookup_per_event(pipeline):
+    pipeline.post(batch("a", 500), at=T0)
+
+    with statements_sent() as sent:
+        again = pipeline.ingest(batch("a", 500), at=T0)
+
+    assert (again.accepted, again.duplicates) == (0, 500)
+    # The 4 of a new batch, then one lookup of the ids not inserted and the batch's counts.
+    assert len(sent) == 6
+    assert IngestBatch.objects.get(pk=again.batch_id).accepted_count == 0
+
+
+@pytest.mark.django_db
+def test_a_conflict_on_a_new_day_creates_no_day_total(pipeline):
+    pipeline.post([event("a", T0, "1")], at=T0)
+
+    result = pipeline.post([event("a", T0 - dt.timedelta(days=5), "1")], at=T0)
+
+    assert result.conflicts == 1
+    assert Conflict.objects.get().differing_fields == ["event_time"]
+    assert list(DayTotal.objects.values_list("day", flat=True)) == [DAY]
+
+
+@pytest.mark.django_db
+def test_a_retried_negative_zero_is_a_duplicate_not_a_conflict(pipeline):
+    pipeline.post([event("z", T0, "-0.0")], at=T0)
+
+    again = pipeline.post([event("z", T0, "0")], at=T0)
+
+    assert (again.duplicates, again.conflicts) == (1, 0)
+    assert pipeline.total(DAY).value == Decimal(0)
+
+
+@pytest.mark.django_db
+def test_events_arriving_later_than_received_keep_their_own_arrival_time(pipeline):
+    replayed = T0 - dt.timedelta(hours=2)
+
+    pipeline.post([event("a", replayed, "1", arrival_time=replayed), event("b", T0, "2")], at=T0)
+
+    from events.models import Event
+
+    arrivals = dict(Event.objects.values_list("event_id", "arrival_time"))
+    assert arrivals == {"a": replayed, "b": T0}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_ingest_commits_while_an_apply_holds_its_day_total(pipeline):
+    """The apply (and the snapshot job) lock day totals FOR NO KEY UPDATE, which does not
+    block the FOR KEY SHARE of an ingest's foreign-key check: with FOR UPDATE the ingest
+    waited for the apply, and two of them could deadlock."""
+    pipeline.post([event("first", T0)], at=T0)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_day_total() -> None:
+        try:
+            with transaction.atomic():
+                day_totals_lock(DayTotal.objects.values_list("pk", flat=True))
+                holding.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_day_total)
+    holder.start()
+    try:
+        assert holding.wait(30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")
+        result = pipeline.ingest([event("second", T0)], at=T0)
+    finally:
+        release.set()
+        holder.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert result.accepted == 1
+
+
+def _day_total_updates() -> tuple[int, int]:
+    """(updates, HOT updates) of day totals in this transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+            "WHERE relname = 'aggregation_daytotal'"
+        )
+        return cursor.fetchone()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_applying_to_a_day_already_due_for_a_snapshot_updates_its_total_in_place(pipeline):
+    pipeline.post([event("first", T0, "1")], at=T0)  # the day is now due for a snapshot
+    second = pipeline.ingest([event("second", T0, "2")], at=T0)
+    updates, hot = _day_total_updates()
+
+    batch_apply(batch_id=second.batch_id, now=T0)
+
+    # A HOT update: no new index entries, and the old version is pruned within its page
+    # without waiting for autovacuum.
+    assert _day_total_updates() == (updates + 1, hot + 1)
+    assert pipeline.total(DAY).value == Decimal("3")
