@@ -108,10 +108,12 @@ def test_the_database_url_with_a_password_connects():
 
 
 def test_production_settings_pass_the_deploy_check():
+    # pytest-playwright sets DJANGO_ALLOW_ASYNC_UNSAFE in this process; production does not.
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     checked = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=PROJECT_ROOT,
-        env={**os.environ, **_production_env()},
+        env={**env, **_production_env()},
         capture_output=True,
         text=True,
         timeout=120,
