@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 PORT ?= 8000
 
-.PHONY: install run serve worker beat test lint format migrate demo clean
+.PHONY: install run serve worker beat test lint format migrate demo clean faults
 .PHONY: bench bench-ingest bench-snapshots bench-pages bench-replay
 
 $(VENV)/.installed: pyproject.toml
@@ -50,6 +50,10 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# Fault-injection run (docs/reliability.md): needs PostgreSQL (DATABASE_URL) and redis-server.
+faults: install
+	$(PY) -m bench.faults
 
 clean:
 	rm -rf var/broker var/snapagg.sqlite3* var/test.sqlite3*

@@ -6,7 +6,13 @@ import datetime as dt
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -23,11 +29,13 @@ from aggregation.selectors import (
     day_total_list,
     days_completeness,
     lateness_stats,
+    metric_get,
     metric_list,
     reporting_timezone,
 )
 from events.validation import EventFieldError, parse_instant
 from snapagg_project.api_errors import api_error
+from snapagg_project.api_schema import error_body, paginated
 from snapagg_project.serializer_fields import DecimalStringField
 from snapshots.selectors import day_snapshots, snapshot_as_of
 
@@ -110,6 +118,23 @@ class DayDetailSerializer(DayTotalSerializer):
     snapshots = SnapshotSerializer(many=True, source="snapshot_list")
 
 
+DAY_PATH_PARAMETERS = [
+    OpenApiParameter("metric", str, OpenApiParameter.PATH, description="Metric name."),
+    OpenApiParameter("day", OpenApiTypes.DATE, OpenApiParameter.PATH, description="YYYY-MM-DD"),
+]
+
+
+class DayAsOfSerializer(serializers.Serializer):
+    """What the day showed at `as_of` (the answer with ?as_of=)."""
+
+    metric = serializers.CharField()
+    day = serializers.DateField()
+    as_of = serializers.DateTimeField()
+    value = DecimalStringField()
+    sequence = serializers.IntegerField()
+    taken_at = serializers.DateTimeField()
+
+
 class DayListApi(APIView):
     @extend_schema(
         operation_id="days_list",
@@ -120,7 +145,11 @@ class DayListApi(APIView):
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int),
         ],
-        responses={200: DayTotalSerializer(many=True)},
+        responses={
+            200: paginated("PaginatedDayTotalList", DayTotalSerializer(many=True)),
+            400: OpenApiResponse(error_body(), description="A malformed date or unknown metric."),
+            404: OpenApiResponse(error_body(), description="No such page."),
+        },
     )
     def get(self, request: Request) -> Response:
         try:
@@ -130,7 +159,7 @@ class DayListApi(APIView):
         metric = None
         metric_name = request.query_params.get("metric")
         if metric_name:
-            metric = Metric.objects.filter(name=metric_name).first()
+            metric = metric_get(name=metric_name)
             if metric is None:
                 return api_error(
                     400, "invalid_query", f"unknown metric {metric_name!r}.", field="metric"
@@ -164,17 +193,21 @@ class DayDetailApi(APIView):
     @extend_schema(
         operation_id="days_retrieve",
         parameters=[
+            *DAY_PATH_PARAMETERS,
             OpenApiParameter(
                 "as_of",
                 OpenApiTypes.DATETIME,
                 description="Show what the day looked like at this time (ISO 8601 with offset).",
-            )
+            ),
         ],
         responses={
-            200: DayDetailSerializer,
-            404: inline_serializer(
-                "NotFound", {"error": serializers.CharField(), "detail": serializers.CharField()}
+            200: PolymorphicProxySerializer(
+                component_name="DayDetailOrAsOf",
+                serializers=[DayDetailSerializer, DayAsOfSerializer],
+                resource_type_field_name=None,
             ),
+            400: OpenApiResponse(error_body(), description="A malformed day or as_of."),
+            404: OpenApiResponse(error_body(), description="No such day, or no snapshot yet."),
         },
     )
     def get(self, request: Request, metric: str, day: str) -> Response:
@@ -314,7 +347,7 @@ class MetricLatenessApi(APIView):
         ),
     )
     def get(self, request: Request, name: str) -> Response:
-        metric = Metric.objects.filter(name=name).first()
+        metric = metric_get(name=name)
         if metric is None:
             return api_error(404, "not_found", f"No metric named {name!r}.")
         try:

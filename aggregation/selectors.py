@@ -19,7 +19,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Quer
 from aggregation.calendar import DayStatus
 from aggregation.models import DayTotal, Metric, ReconcileRun, ReportingTimezone
 from events.models import Event
-from snapagg_project.db import is_postgresql
+from snapagg_project.db import is_postgresql, text_storable
 from snapagg_project.formatting import duration_text
 
 HOUR = dt.timedelta(hours=1)
@@ -69,6 +69,12 @@ def reporting_timezone() -> ZoneInfo:
     return zone
 
 
+def metric_get(*, name: str) -> Metric | None:
+    if not text_storable(name):
+        return None
+    return Metric.objects.filter(name=name).first()
+
+
 def metric_default() -> Metric:
     return Metric.objects.get(is_default=True)
 
@@ -92,6 +98,8 @@ def day_total_list(
 
 
 def day_total_get(*, metric_name: str, day: dt.date) -> DayTotal | None:
+    if not text_storable(metric_name):
+        return None
     return (
         DayTotal.objects.select_related("metric").filter(metric__name=metric_name, day=day).first()
     )

@@ -84,6 +84,8 @@ def bench_environment(*, database_url: str, broker_url: str | None = None) -> di
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "benchmark-only-secret-key-0123456789",
         "SECURE_SSL_REDIRECT": "0",
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        # Throughput is what is measured here, not the per-token limit (100/second by default).
+        "INGEST_RATE_LIMIT": os.environ.get("INGEST_RATE_LIMIT", "off"),
         "CELERY_QUEUE": BENCH_QUEUE,
         "DJANGO_SETTINGS_MODULE": "snapagg_project.settings",
         "PYTHONPATH": str(ROOT),

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, connection
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -18,10 +18,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from events.models import IngestChannel
-from events.selectors import backlog_get, event_get, event_state, workers_alive
+from events.selectors import backlog_get, broker_reachable, event_get, event_state, workers_alive
 from events.services import events_ingest
 from snapagg_project.api_errors import api_error
+from snapagg_project.api_schema import error_body
+from snapagg_project.permissions import CanPostEvents
 from snapagg_project.serializer_fields import DecimalStringField
+from snapagg_project.throttling import IngestRateThrottle
 from snapshots.selectors import snapshot_run_last_completed
 
 
@@ -47,16 +50,33 @@ def parse_json_body(request: Request) -> Any:
         declared = 0
     if declared > limit:
         raise BodyError(413, "body_too_large", f"The body is larger than {limit} bytes.")
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        raise BodyError(413, "body_too_large", f"The body is larger than {limit} bytes.") from None
+    body = _read_body(request, limit)
     if not body.strip():
         raise BodyError(400, "empty_body", 'The body is empty; send an event or {"events": [...]}.')
     try:
         return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise BodyError(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
+
+
+def _read_body(request: Request, limit: int) -> bytes:
+    too_large = BodyError(413, "body_too_large", f"The body is larger than {limit} bytes.")
+    meta = request.META
+    chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if not chunked or meta.get("CONTENT_LENGTH"):
+        try:
+            return request.body
+        except RequestDataTooBig:
+            raise too_large from None
+    # Chunked, so no Content-Length: Django would read an empty body and we would answer
+    # "empty". Read the stream ourselves, never more than the limit, where the server
+    # (gunicorn) marks where it ends; elsewhere ask for a length.
+    if not meta.get("wsgi.input_terminated"):
+        raise BodyError(411, "length_required", "Send the body with a Content-Length header.")
+    body = meta["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise too_large
+    return body
 
 
 def events_from_payload(payload: Any) -> list[Any]:
@@ -117,20 +137,34 @@ _ingest_result = inline_serializer(
         "errors": _ingest_errors,
     },
 )
-_error = inline_serializer(
-    "Error", {"error": serializers.CharField(), "detail": serializers.CharField()}
-)
+_error = error_body()
 
 
 class EventIngestApi(APIView):
     parser_classes: list = []  # the body is decoded by parse_json_body
+    permission_classes = [CanPostEvents]
+    throttle_classes = [IngestRateThrottle]
 
     @extend_schema(
         operation_id="events_ingest",
         request={"application/json": _event_in},
+        examples=[
+            OpenApiExample(
+                "One event",
+                request_only=True,
+                value={
+                    "event_id": "order-1",
+                    "event_time": "2026-11-20T14:30:00Z",
+                    "value": "12.50",
+                    "metric": "default",
+                    "source": "web",
+                },
+            )
+        ],
         responses={
             202: _ingest_result,
             400: OpenApiResponse(_error, description="Malformed body or every event invalid."),
+            411: OpenApiResponse(_error, description="Chunked body the server cannot bound."),
             413: OpenApiResponse(_error, description="Over 10,000 events or the size limit."),
             415: OpenApiResponse(_error, description="Not application/json."),
         },
@@ -188,17 +222,6 @@ class EventDetailApi(APIView):
         return Response(EventOutSerializer(event).data)
 
 
-def _broker_up(timeout: float = 1.0) -> bool:
-    from snapagg_project.celery import app
-
-    try:
-        with app.connection_for_write() as broker:
-            broker.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
-    except Exception:
-        return False
-    return True
-
-
 class HealthApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -233,7 +256,7 @@ class HealthApi(APIView):
         return Response(
             {
                 "database": "ok",
-                "broker": "ok" if _broker_up() else "down",
+                "broker": "ok" if broker_reachable() else "down",
                 "workers": workers,
                 "backlog": backlog.events,
                 "oldest_unapplied_seconds": (

@@ -21,6 +21,7 @@ from events.models import (
     QuarantineStatus,
     WorkerHeartbeat,
 )
+from snapagg_project.db import text_storable
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class EventState:
 
 
 def event_get(*, event_id: str) -> Event | None:
+    if not text_storable(event_id):
+        return None
     return (
         Event.objects.select_related("metric", "batch", "day_total", "quarantine__contribution")
         .filter(event_id=event_id)
@@ -122,6 +125,21 @@ def backlog_get() -> Backlog:
 def workers_alive(*, now: dt.datetime) -> list[WorkerHeartbeat]:
     fresh_after = now - dt.timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
     return list(WorkerHeartbeat.objects.filter(last_seen__gte=fresh_after).order_by("hostname"))
+
+
+def broker_reachable(*, timeout: float = 1.0) -> bool:
+    """Whether the broker answers now: one connection attempt, no retries. Opening a Redis
+    channel sends a PING, so a server that accepts connections but does not answer counts as
+    down; the transport's socket timeouts (settings) bound how long that takes."""
+    from snapagg_project.celery import app
+
+    try:
+        with app.connection_for_write() as broker:
+            broker.ensure_connection(max_retries=0, interval_start=0, timeout=timeout)
+    except Exception:
+        logger.info("The broker did not answer the health probe", exc_info=True)
+        return False
+    return True
 
 
 # --- What changed: the events behind a snapshot, grouped --------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,13 @@ from events.models import (
     RejectedEvent,
     WorkerHeartbeat,
 )
-from events.validation import EventFieldError, ValidationContext, ValidEvent, validate_event
+from events.validation import (
+    EventFieldError,
+    ValidationContext,
+    ValidEvent,
+    echo_text,
+    validate_event,
+)
 from snapagg_project.db import advisory_xact_lock_try, is_postgresql
 from snapagg_project.numbers import sql_sum
 
@@ -87,7 +94,7 @@ def _error(index: int, raw: Any, field_name: str, detail: str) -> dict[str, Any]
     event_id = raw.get("event_id") if isinstance(raw, dict) else None
     return {
         "index": index,
-        "event_id": event_id if isinstance(event_id, str) else None,
+        "event_id": echo_text(event_id),  # a lone surrogate would break the JSON answer
         "field": field_name,
         "detail": detail,
     }
@@ -197,6 +204,9 @@ def day_totals_ensure(pairs: Iterable[tuple[int, dt.date]]) -> dict[tuple[int, d
     return _day_total_ids(ordered)
 
 
+# ORDER BY event_id: two requests inserting the same new ids in different orders each
+# waited for the other's uncommitted index entry (a deadlock, seen in the fault run's
+# simultaneous rounds); in one order the second simply waits for the first.
 # metric_id and day are copied from the day total rather than sent: fewer arrays to encode.
 # unnest pads a shorter array with NULLs, so an empty arrival_time array means "all arrived
 # at the receive time" (the common case) and costs nothing to send.
@@ -209,6 +219,7 @@ FROM unnest(%b::text[], %b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::
             %b::text[])
      AS e(event_id, day_total_id, event_time, arrival_time, value, source)
 JOIN aggregation_daytotal d ON d.id = e.day_total_id
+ORDER BY e.event_id
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
@@ -427,18 +438,43 @@ def events_ingest(
     return result
 
 
+# After a failed publish, later publishes from this process are skipped for a while: while
+# Redis is down or hung each attempt costs up to its socket timeouts, and every API answer
+# would wait that long. Skipped batches are durable and the sweeper enqueues them.
+_publish_paused_until = 0.0
+
+
+def _no_retry_after_timeout(exc: BaseException, interval: float) -> None:
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    if isinstance(exc, RedisTimeoutError | TimeoutError):
+        raise exc
+
+
 def batch_enqueue_apply(batch_id: int) -> bool:
     """Publish the apply task. A failed publish is logged, not raised: the events are
     already durable and the sweeper re-enqueues the batch once it is overdue."""
+    global _publish_paused_until
     from events.tasks import apply_batch
 
+    if time.monotonic() < _publish_paused_until:
+        logger.warning("Broker unavailable: batch %s left to the sweeper", batch_id)
+        return False
     try:
+        # One retry: after a Redis restart the pooled connection fails at once and a fresh
+        # one succeeds. Not after a timeout (a hung Redis): that would only double the wait.
         apply_batch.apply_async(
             args=[batch_id],
             retry=True,
-            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
+            retry_policy={
+                "max_retries": 1,
+                "interval_start": 0,
+                "interval_step": 0.2,
+                "errback": _no_retry_after_timeout,
+            },
         )
     except Exception:
+        _publish_paused_until = time.monotonic() + settings.BROKER_PUBLISH_PAUSE_SECONDS
         logger.exception("Could not enqueue batch %s; the sweeper will retry it", batch_id)
         return False
     return True

@@ -7,6 +7,7 @@ serializer overhead would dominate ingest time.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
@@ -83,7 +84,26 @@ def _text(raw: Any, field: str, *, max_length: int, required: bool) -> str:
         raise EventFieldError(field, f"{field} must be at most {max_length} characters.")
     if "\x00" in raw:
         raise EventFieldError(field, f"{field} must not contain NUL characters.")
+    if not is_unicode_text(raw):
+        raise EventFieldError(field, f"{field} must be valid Unicode (a lone surrogate).")
     return raw
+
+
+def is_unicode_text(raw: str) -> bool:
+    """False for strings JSON can carry but UTF-8 cannot ("\ud800"): PostgreSQL, and our own
+    JSON answers, would fail on them."""
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def echo_text(raw: Any) -> str | None:
+    """A client's string as it can safely be echoed back in an error, or None."""
+    if not isinstance(raw, str):
+        return None
+    return raw if is_unicode_text(raw) else raw.encode("utf-8", "backslashreplace").decode()
 
 
 def parse_instant(raw: Any, field: str) -> dt.datetime:
@@ -99,12 +119,24 @@ def parse_instant(raw: Any, field: str) -> dt.datetime:
         raise EventFieldError(field, f"{field} has no UTC offset; add Z or +hh:mm.")
     if instant.year < EARLIEST_YEAR:
         raise EventFieldError(field, f"{field} is before {EARLIEST_YEAR}.")
-    return instant.astimezone(dt.UTC)
+    try:
+        return instant.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is in the year 10000 in UTC
+        raise EventFieldError(field, f"{field} is out of range.") from None
+
+
+# A decimal string as JSON writes numbers: ASCII digits, no "_" or other scripts' digits,
+# which Decimal() would otherwise accept ("1_000", "١٢").
+DECIMAL_STRING = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", re.ASCII)
 
 
 def parse_value(raw: Any) -> Decimal:
     if isinstance(raw, bool) or not isinstance(raw, int | Decimal | str | float):
         raise EventFieldError("value", "value must be a number or a decimal string.")
+    if isinstance(raw, str) and not DECIMAL_STRING.fullmatch(raw):
+        if raw.strip().lower().lstrip("+-") in {"nan", "snan", "inf", "infinity"}:
+            raise EventFieldError("value", "value must be finite (not NaN or Infinity).")
+        raise EventFieldError("value", "value is not a decimal number.")
     try:
         value = raw if isinstance(raw, Decimal) else Decimal(str(raw).strip())
     except InvalidOperation:
@@ -123,7 +155,11 @@ def parse_value(raw: Any) -> Decimal:
 def _valid_text(raw: Any, max_length: int) -> bool:
     """The common case, checked without a function call per rule."""
     return (
-        type(raw) is str and 0 < len(raw) <= max_length and not raw.isspace() and "\x00" not in raw
+        type(raw) is str
+        and 0 < len(raw) <= max_length
+        and not raw.isspace()
+        and "\x00" not in raw
+        and (raw.isascii() or is_unicode_text(raw))  # no lone surrogate ("\ud800")
     )
 
 
@@ -156,6 +192,8 @@ def validate_event(raw: Any, context: ValidationContext) -> ValidEvent:
     metric_name = raw.get("metric")
     if metric_name is None:
         metric_name = context.default_metric
+        if not metric_name:  # an operator removed the default: say so, do not crash
+            raise EventFieldError("metric", "metric is required: no default metric is set.")
     elif not isinstance(metric_name, str) or metric_name not in context.metric_ids:
         raise EventFieldError("metric", f"unknown metric {metric_name!r}.")
     source = raw.get("source")

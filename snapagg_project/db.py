@@ -29,3 +29,10 @@ def advisory_xact_lock_try(name: str) -> bool:
 
 def is_postgresql() -> bool:
     return connection.vendor == "postgresql"
+
+
+def text_storable(value: str) -> bool:
+    """Whether a string can be stored in (or compared with) a text column. PostgreSQL text
+    holds no NUL character and the driver refuses such a parameter with an error, so a
+    lookup by one must answer "not found" without asking the database."""
+    return "\x00" not in value

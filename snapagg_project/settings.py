@@ -44,6 +44,34 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
+def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
+    if not value >= minimum:  # also refuses NaN
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """A rate such as "100/second", "6000/minute", "20/s"; "off" (or 0) for no limit.
+    Returns (requests, period in seconds)."""
+    raw = env_str(name, default).strip().lower()
+    if raw in {"", "off", "0", "none"}:
+        return None
+    periods = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    count, _, period = raw.partition("/")
+    if not count.isdigit() or int(count) < 1 or not period or period[0] not in periods:
+        raise ImproperlyConfigured(
+            f"{name} must look like 100/second, 6000/minute or off; got {raw!r}"
+        )
+    return int(count), periods[period[0]]
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -181,6 +209,10 @@ WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
 # Without CELERY_BROKER_URL the broker is a folder on disk: no server needed for the demo.
 BROKER_FOLDER = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+BROKER_SOCKET_TIMEOUT_SECONDS = env_float("BROKER_SOCKET_TIMEOUT_SECONDS", 1.0, minimum=0.1)
+# After a failed publish a web process leaves new batches to the sweeper this long, so the
+# API keeps answering promptly while Redis is down (see docs/reliability.md).
+BROKER_PUBLISH_PAUSE_SECONDS = env_float("BROKER_PUBLISH_PAUSE_SECONDS", 5.0)
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     (BROKER_FOLDER / "queue").mkdir(parents=True, exist_ok=True)
@@ -197,6 +229,15 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # Must exceed the longest task, or Redis redelivers a task that is still running.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A Redis that accepts connections but does not answer (hung, paused, partitioned) would
+    # otherwise block the after-commit publish of an API request, and the health probe,
+    # forever: redis-py waits without limit by default. See docs/reliability.md.
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+        "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+        "socket_keepalive": True,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_SOCKET_TIMEOUT_SECONDS
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "snapagg")
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -212,7 +253,35 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
+# --- Cache ------------------------------------------------------------------------------
+# Shared by every gunicorn worker (the ingest rate limit counts there). Redis when a Redis
+# URL is known (CACHE_URL, else the Redis broker), local memory otherwise (one process).
+REDIS_SCHEMES = ("redis://", "rediss://")
+CACHE_URL = env_str(
+    "CACHE_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(REDIS_SCHEMES) else ""
+)
+if CACHE_URL.startswith(REDIS_SCHEMES):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "snapagg",
+            # Same reason as the broker: a hung Redis must not hang requests.
+            "OPTIONS": {
+                "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+                "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+            },
+        }
+    }
+elif CACHE_URL in {"", "locmem://"}:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured("CACHE_URL must be redis://..., rediss://... or locmem://")
+
 # --- API --------------------------------------------------------------------------------
+# Requests per token on POST /api/events/ (a fixed window in the shared cache); 429 with
+# Retry-After beyond it. "off" disables the limit.
+INGEST_RATE_LIMIT = env_rate("INGEST_RATE_LIMIT", "100/second")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -231,6 +300,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "snapagg_project.api_schema.add_error_responses",
+    ],
 }
 
 # --- Production hardening (active when DEBUG is off) --------------------------------------

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aggregation.apis import StandardPagination, day_from_path
+from aggregation.apis import DAY_PATH_PARAMETERS, StandardPagination, day_from_path
 from events.apis import EventOutSerializer
 from events.selectors import (
     contribution_events,
@@ -18,6 +18,8 @@ from events.selectors import (
     snapshot_contributions,
 )
 from snapagg_project.api_errors import api_error
+from snapagg_project.api_schema import error_body, paginated
+from snapagg_project.permissions import IsOperator
 from snapshots.models import RunTrigger
 from snapshots.selectors import snapshot_get
 from snapshots.services import SnapshotRunBusy, snapshot_run_execute
@@ -26,7 +28,12 @@ from snapshots.services import SnapshotRunBusy, snapshot_run_execute
 class SnapshotEventsApi(APIView):
     @extend_schema(
         operation_id="snapshot_events_list",
-        responses={200: EventOutSerializer(many=True)},
+        parameters=[*DAY_PATH_PARAMETERS],
+        responses={
+            200: paginated("PaginatedEventOutList", EventOutSerializer(many=True)),
+            400: OpenApiResponse(error_body(), description="A malformed day."),
+            404: OpenApiResponse(error_body(), description="No such day, snapshot or page."),
+        },
         description="The events that account for this snapshot's change; they sum to it.",
     )
     def get(self, request: Request, metric: str, day: str, sequence: int) -> Response:
@@ -45,6 +52,8 @@ class SnapshotEventsApi(APIView):
 
 
 class SnapshotRunApi(APIView):
+    permission_classes = [IsOperator]
+
     @extend_schema(
         operation_id="snapshots_run",
         request=None,

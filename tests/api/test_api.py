@@ -440,10 +440,10 @@ def test_snapshot_events_sum_to_its_change(api_client, pipeline, now):
 # --- POST /api/snapshots/run/ --------------------------------------------------------------
 
 
-def test_running_snapshots_now_reports_the_run(api_client, pipeline, now):
+def test_running_snapshots_now_reports_the_run(operator_client, pipeline, now):
     pipeline.post([event("a", now, "1")], at=now)
 
-    response = api_client.post("/api/snapshots/run/")
+    response = operator_client.post("/api/snapshots/run/")
 
     assert response.status_code == 200
     body = response.json()
@@ -453,9 +453,9 @@ def test_running_snapshots_now_reports_the_run(api_client, pipeline, now):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_running_snapshots_while_a_run_holds_the_lock_is_409(api_client):
+def test_running_snapshots_while_a_run_holds_the_lock_is_409(operator_client):
     with advisory_lock_held_elsewhere(SNAPSHOT_LOCK):
-        response = api_client.post("/api/snapshots/run/")
+        response = operator_client.post("/api/snapshots/run/")
 
     assert response.status_code == 409
     assert response.json()["error"] == "snapshot_run_in_progress"

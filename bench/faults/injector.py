@@ -1,0 +1,301 @@
+"""Faults, injected on a seeded schedule while the load runs."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import random
+import signal
+import threading
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psutil
+
+from bench.faults.cluster import PrivateRedis, Stack, connect, wait_until
+
+SNAPSHOT_LOCK_KEY = zlib.crc32(b"snapagg.snapshot_run")  # snapagg_project.db.advisory_lock_key
+
+FAULT_KINDS = [
+    "worker_child_kill",
+    "worker_main_kill",
+    "redis_restart",
+    "redis_down",
+    "redis_paused",
+    "pg_terminate_apply",
+    "pg_terminate_snapshot",
+    "manual_snapshots",
+]
+
+
+@dataclass
+class Fault:
+    kind: str
+    at_progress: float
+    started: float = 0.0
+    ended: float = 0.0
+    done: bool = False
+    detail: dict = field(default_factory=dict)
+
+
+def schedule_build(*, seed: int, repeats: int) -> list[Fault]:
+    """Each kind `repeats` times, in a seeded order, spread over 5%..85% of the load."""
+    rng = random.Random(seed * 7919 + 1)
+    kinds = [kind for kind in FAULT_KINDS for _ in range(repeats)]
+    rng.shuffle(kinds)
+    marks = sorted(rng.uniform(0.05, 0.85) for _ in kinds)
+    return [Fault(kind=kind, at_progress=mark) for kind, mark in zip(kinds, marks, strict=True)]
+
+
+# A worker backend inside an apply: it holds the claim's row lock on the batch table and not
+# the snapshot lock. A backend inside a snapshot run: it holds the snapshot advisory lock.
+_APPLY_BACKENDS = """
+SELECT a.pid, a.application_name, left(a.query, 120), a.client_port
+FROM pg_stat_activity a
+WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+  AND a.application_name = 'snapagg-worker' AND a.xact_start IS NOT NULL
+  AND EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+              WHERE l.pid = a.pid AND c.relname = 'events_ingestbatch'
+                AND l.mode = 'RowExclusiveLock')
+  AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory')
+"""
+_SNAPSHOT_BACKENDS = """
+SELECT l.pid, a.application_name, left(a.query, 120)
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted
+  AND a.datname = current_database()
+"""
+
+
+class Injector(threading.Thread):
+    def __init__(
+        self,
+        *,
+        stack: Stack,
+        redis: PrivateRedis,
+        schedule: list[Fault],
+        progress: Callable[[], float],
+        operator_token: str,
+        checkpoint: Callable[[str], None],
+        load_finished: threading.Event,
+        outage_seconds: float,
+        post_batch: Callable[[list[dict]], None],
+        gap_seconds: float = 2.0,
+    ) -> None:
+        super().__init__(name="injector", daemon=True)
+        self.stack, self.redis, self.schedule = stack, redis, schedule
+        self.progress, self.operator_token = progress, operator_token
+        self.checkpoint, self.load_finished = checkpoint, load_finished
+        self.outage_seconds = outage_seconds
+        self.gap_seconds = gap_seconds
+        self.post_batch = post_batch
+        self.pokes = 0
+        self.clock0 = time.monotonic()
+        self.errors: list[str] = []
+        self.snapshot_posts: Counter = Counter()
+
+    def run(self) -> None:
+        for fault in self.schedule:
+            while self.progress() < fault.at_progress and not self.load_finished.is_set():
+                time.sleep(0.1)
+            fault.started = time.monotonic()
+            fault.detail["at_time"] = time.strftime("%H:%M:%S")
+            fault.detail["under_load"] = not self.load_finished.is_set()
+            try:
+                getattr(self, fault.kind)(fault)
+                fault.done = True
+            except Exception as exc:  # recorded in the report; the run goes on
+                self.errors.append(f"{fault.kind}: {type(exc).__name__}: {exc}")
+            fault.ended = time.monotonic()
+            self.checkpoint(f"after {fault.kind}")
+            time.sleep(self.gap_seconds)  # let each fault's effects show before the next
+
+    # --- the worker ------------------------------------------------------------------------
+
+    def worker_child_kill(self, fault: Fault) -> None:
+        """SIGKILL a pool child while it is inside an apply transaction (if one is seen
+        within 20 s; otherwise any child)."""
+        stop = threading.Event()
+        poker = threading.Thread(target=self._poke_ingest, args=(stop,), daemon=True)
+        poker.start()  # applies to catch, even if the load is quiet or over
+        try:
+            victim, query = self._child_in_apply(timeout=30)
+        finally:
+            stop.set()
+            poker.join()
+        if victim is None:
+            children = self.stack.worker.children()
+            victim = children[0].pid if children else None
+        if victim is None:
+            raise RuntimeError("the worker has no children to kill")
+        log_before = len(self.stack.worker.log())
+        psutil.Process(victim).kill()
+        # The worker's main process notices, rejects the message for redelivery
+        # (reject_on_worker_lost) and starts a new child.
+        noticed = True
+        try:
+            wait_until(
+                lambda: "WorkerLostError" in self.stack.worker.log()[log_before:], 30, "notice"
+            )
+        except TimeoutError:
+            noticed = False
+        fault.detail |= {
+            "pid": victim,
+            "mid_apply": query is not None,
+            "query": query,
+            "worker_lost_logged": noticed,
+        }
+
+    def _child_in_apply(self, timeout: float) -> tuple[int | None, str | None]:
+        deadline = time.monotonic() + timeout
+        with connect(self.stack.database_url, autocommit=True) as db:
+            while time.monotonic() < deadline:
+                rows = db.execute(_APPLY_BACKENDS).fetchall()
+                ports = {port: query for _, _, query, port in rows}
+                if ports:
+                    for child in self.stack.worker.children():
+                        for conn in _tcp_connections(child):
+                            if conn.laddr and conn.laddr.port in ports:
+                                return child.pid, ports[conn.laddr.port]
+                time.sleep(0.005)
+        return None, None
+
+    def worker_main_kill(self, fault: Fault) -> None:
+        """SIGKILL the worker's main process (its children with it, as when a host dies),
+        preferably while a child is inside an apply; then start the worker again."""
+        _, query = self._child_in_apply(timeout=10)
+        orphans = self.stack.worker.kill_main()
+        for pid in orphans:  # children of a dead main would otherwise run on unsupervised
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).kill()
+        time.sleep(1)
+        self.stack.start_worker()
+        fault.detail |= {"mid_apply": query is not None, "orphans_killed": len(orphans)}
+
+    # --- Redis -----------------------------------------------------------------------------
+
+    def redis_restart(self, fault: Fault) -> None:
+        """Kill Redis (no persistence) while messages are queued, start it again empty.
+
+        The worker is paused (SIGSTOP) meanwhile, so that messages wait in the queue rather
+        than being taken at once; it is resumed after the restart."""
+        worker = [self.stack.worker.pid, *(c.pid for c in self.stack.worker.children())]
+        for pid in worker:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: self.redis.queued() > 0, 30, "messages in the queue")
+            queued, reserved = self.redis.queued(), self.redis.reserved()
+            self.redis.restart()
+        finally:
+            for pid in worker:
+                os.kill(pid, signal.SIGCONT)
+        fault.detail |= {"messages_lost": queued + reserved, "queued": queued}
+
+    def redis_down(self, fault: Fault) -> None:
+        """Redis dead while clients post (connections refused)."""
+        self.redis.kill()
+        time.sleep(self.outage_seconds)
+        self.redis.start()
+        fault.detail |= {"seconds": self.outage_seconds}
+
+    def redis_paused(self, fault: Fault) -> None:
+        """Redis hung (SIGSTOP): connections accepted, never answered."""
+        self.redis.pause()
+        time.sleep(self.outage_seconds)
+        self.redis.resume()
+        fault.detail |= {"seconds": self.outage_seconds}
+
+    # --- PostgreSQL ------------------------------------------------------------------------
+
+    def pg_terminate_apply(self, fault: Fault) -> None:
+        fault.detail |= self._terminate_first(
+            _APPLY_BACKENDS, (), timeout=60, poke=self._poke_ingest
+        )
+
+    def pg_terminate_snapshot(self, fault: Fault) -> None:
+        fault.detail |= self._terminate_first(
+            _SNAPSHOT_BACKENDS, (SNAPSHOT_LOCK_KEY,), timeout=60, poke=self._poke_snapshots
+        )
+
+    def _terminate_first(
+        self, sql: str, params: tuple, *, timeout: float, poke: Callable[[threading.Event], None]
+    ) -> dict:
+        """Poll for a backend of our database matching `sql` and terminate it. Meanwhile
+        `poke` keeps causing the work to be caught (applies, snapshot runs), in case the
+        load is quiet or over."""
+        stop = threading.Event()
+        poker = threading.Thread(target=poke, args=(stop,), daemon=True)
+        poker.start()
+        deadline = time.monotonic() + timeout
+        try:
+            with connect(self.stack.database_url, autocommit=True) as db:
+                while time.monotonic() < deadline:
+                    row = db.execute(sql, params).fetchone()
+                    if row is not None:
+                        db.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+                        return {"terminated_pid": row[0], "who": row[1], "query": row[2]}
+                    time.sleep(0.002)
+        finally:
+            stop.set()
+            poker.join()
+        raise RuntimeError(f"no matching backend within {timeout}s")
+
+    def _poke_snapshots(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self._post_snapshot_run()
+            time.sleep(0.05)
+
+    def _poke_ingest(self, stop: threading.Event) -> None:
+        """Post batches of new events (through the same ack log as the clients) so that
+        applies run while we look for one."""
+        while not stop.is_set():
+            self.pokes += 1
+            self.post_batch(
+                [
+                    {"event_id": f"poke-{self.pokes}-{i}", "event_time": _now_iso(), "value": "1"}
+                    for i in range(500)
+                ]
+            )
+            time.sleep(0.2)
+
+    # --- snapshot runs ---------------------------------------------------------------------
+
+    def manual_snapshots(self, fault: Fault) -> None:
+        """Three manual runs at the same moment, on top of two beats: one wins, the others
+        are told 409 (or run after it)."""
+        threads = [threading.Thread(target=self._post_snapshot_run) for _ in range(3)]
+        before = Counter(self.snapshot_posts)
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        fault.detail |= dict(self.snapshot_posts - before)
+
+    def _post_snapshot_run(self) -> None:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", self.stack.web_port, timeout=60)
+            connection.request(
+                "POST",
+                "/api/snapshots/run/",
+                headers={"Authorization": f"Token {self.operator_token}"},
+            )
+            status = connection.getresponse().status
+            connection.close()
+        except (OSError, http.client.HTTPException):
+            status = 0
+        self.snapshot_posts[status] += 1
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _tcp_connections(process: psutil.Process) -> list:
+    try:
+        return process.net_connections(kind="tcp")
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
