@@ -11,7 +11,7 @@ from __future__ import annotations
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from snapagg_project.access import VIEWER_GROUP  # the same group the pages use
+from snapagg_project.access import VIEWER_GROUP, can_operate  # the pages' rules
 
 
 def user_is_viewer(user: object) -> bool:
@@ -35,4 +35,4 @@ class IsOperator(BasePermission):
 
     def has_permission(self, request: Request, view: object) -> bool:
         user = request.user
-        return bool(user and user.is_authenticated and user.is_staff)
+        return bool(user and user.is_authenticated and can_operate(user))
