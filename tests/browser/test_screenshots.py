@@ -70,7 +70,7 @@ def test_screenshots_of_the_pages_from_demo_data(
     _schedules_restore()
     with open(os.devnull, "w") as quiet:
         demo_history_load(
-            days=14, seed=7, log_path=tmp_path / "demo.csv", stdout=quiet, stderr=quiet
+            days=30, seed=7, log_path=tmp_path / "demo.csv", stdout=quiet, stderr=quiet
         )
     day = _story_day()
     late = Snapshot.objects.filter(day_total=day, reason=SnapshotReason.LATE_DATA).first()
@@ -94,6 +94,7 @@ def test_screenshots_of_the_pages_from_demo_data(
     page.goto(f"{live_server.url}/operations/")
     expect(page.locator("#workers-heading + p")).to_contain_text("1 worker answering")
     expect(page.get_by_role("link", name="Edit in the admin")).to_have_count(3)
+    expect(page.locator("#reconcile-heading + p")).to_contain_text("No drift")
     _shoot(page, shots_dir, "operations", WIDE["width"])
 
     page.set_viewport_size(NARROW)

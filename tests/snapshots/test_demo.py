@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.db.models import Sum
 
 from aggregation.calendar import DayStatus
-from aggregation.models import DayTotal
+from aggregation.models import DayTotal, ReconcileRun
 from events.models import Conflict, IngestBatch, QuarantinedEvent, QuarantineStatus
 from snapshots.management.commands import demo_setup
 from snapshots.models import Snapshot, SnapshotReason
@@ -68,3 +68,6 @@ def test_demo_setup_loads_a_history_that_tells_the_late_data_story():
     assert Conflict.objects.count() == 4
     assert IngestBatch.objects.aggregate(d=Sum("duplicate_count"))["d"] > 0
     assert Snapshot.objects.count() == snapshots_loaded  # the second run loaded nothing
+    reconcile = ReconcileRun.objects.get()  # the demo checks itself, once
+    assert reconcile.days_checked == DayTotal.objects.count()
+    assert reconcile.drift_count == 0

@@ -82,9 +82,11 @@ class Command(BaseCommand):
 
 
 def demo_history_load(*, days: int, seed: int, log_path: Path, stdout: Any, stderr: Any) -> None:
-    """Write the demo event log up to now and replay it, as `make run` does."""
+    """Write the demo event log up to now, replay it, and check the result with a reconcile
+    (so the operations page has one to show), as `make run` does."""
     demo_metrics_ensure()
     now = timezone.now().isoformat()
     streams = {"stdout": stdout, "stderr": stderr}
     call_command("demo_data", days=days, seed=seed, until=now, output=log_path, **streams)
     call_command("replay", str(log_path), interval=DEMO_INTERVAL, end=now, **streams)
+    call_command("reconcile", **streams)
