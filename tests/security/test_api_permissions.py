@@ -8,10 +8,12 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
+from rest_framework.request import Request
+from rest_framework.test import APIClient, APIRequestFactory
 
 from events.models import Event
-from snapagg_project.permissions import VIEWER_GROUP
+from snapagg_project.authentication import TokenAuthentication
+from snapagg_project.permissions import VIEWER_GROUP, user_is_viewer
 from snapshots.models import SnapshotRun
 from tests.conftest import event
 from tests.factories import UserFactory
@@ -125,3 +127,19 @@ def test_outsiders_are_refused_everywhere_with_401(outsider):
 def test_a_disabled_users_token_stops_working(disabled_user):
     assert _post_event(disabled_user, "by-former").status_code == 401
     assert disabled_user.get("/api/days/").status_code == 401
+
+
+@pytest.mark.parametrize(("group", "read_only"), [(VIEWER_GROUP, True), ("analysts", False)])
+def test_the_token_and_the_read_only_check_take_one_query(
+    django_assert_num_queries, group, read_only
+):
+    user = UserFactory(username="member")
+    user.groups.add(Group.objects.get_or_create(name=group)[0])
+    token, _ = Token.objects.get_or_create(user=user)
+    request = Request(
+        APIRequestFactory().post("/api/events/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    )
+
+    with django_assert_num_queries(1):
+        authenticated, _ = TokenAuthentication().authenticate(request)
+        assert user_is_viewer(authenticated) is read_only
