@@ -1,27 +1,29 @@
-"""Hold a named advisory lock from another database session, for tests about contention."""
+"""Hold a lock from another database session, for tests about contention."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from django.db import connection, transaction
 
+from events.services import day_totals_lock
 from snapagg_project.db import advisory_xact_lock_try
 
 
 @contextlib.contextmanager
-def advisory_lock_held_elsewhere(name: str) -> Iterator[None]:
-    """While the block runs, another thread (so another session) holds lock `name`."""
+def held_elsewhere(take: Callable[[], object], *, hold_seconds: float = 30) -> Iterator[None]:
+    """While the block runs, another thread (so another session) has called `take` inside
+    an open transaction, and keeps whatever locks it took until the block ends."""
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
         try:
             with transaction.atomic():
-                assert advisory_xact_lock_try(name)
+                take()
                 holding.set()
-                release.wait(30)
+                release.wait(hold_seconds)
         finally:
             connection.close()
 
@@ -33,3 +35,19 @@ def advisory_lock_held_elsewhere(name: str) -> Iterator[None]:
     finally:
         release.set()
         holder.join(30)
+
+
+def advisory_lock_held_elsewhere(name: str) -> contextlib.AbstractContextManager[None]:
+    """Another session holds the advisory lock `name`."""
+
+    def take() -> None:
+        assert advisory_xact_lock_try(name)
+
+    return held_elsewhere(take)
+
+
+def day_totals_locked_elsewhere(
+    pks: Iterable[int], *, hold_seconds: float = 30
+) -> contextlib.AbstractContextManager[None]:
+    """Another session holds day totals locked as an apply does (FOR NO KEY UPDATE)."""
+    return held_elsewhere(lambda: day_totals_lock(list(pks)), hold_seconds=hold_seconds)

@@ -4,19 +4,19 @@ no lock waits between ingest and apply, and the branches the fast path added."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 
 import psycopg
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection
 
 from aggregation.models import DayTotal
 from events.models import Conflict, IngestBatch
-from events.services import batch_apply, day_totals_lock
+from events.services import batch_apply
 from tests.conftest import T0, event
+from tests.locks import day_totals_locked_elsewhere
 
 DAY = T0.date()
 
@@ -119,27 +119,12 @@ def test_ingest_commits_while_an_apply_holds_its_day_total(pipeline):
     block the FOR KEY SHARE of an ingest's foreign-key check: with FOR UPDATE the ingest
     waited for the apply, and two of them could deadlock."""
     pipeline.post([event("first", T0)], at=T0)
-    holding, release = threading.Event(), threading.Event()
-
-    def hold_the_day_total() -> None:
-        try:
-            with transaction.atomic():
-                day_totals_lock(DayTotal.objects.values_list("pk", flat=True))
-                holding.set()
-                release.wait(30)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=hold_the_day_total)
-    holder.start()
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '5s'")
     try:
-        assert holding.wait(30)
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '5s'")
-        result = pipeline.ingest([event("second", T0)], at=T0)
+        with day_totals_locked_elsewhere(DayTotal.objects.values_list("pk", flat=True)):
+            result = pipeline.ingest([event("second", T0)], at=T0)
     finally:
-        release.set()
-        holder.join()
         with connection.cursor() as cursor:
             cursor.execute("RESET lock_timeout")
 

@@ -3,17 +3,15 @@ lost, and the worker survives. Real gunicorn and Celery processes, a private Red
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
 from django.utils import timezone
 
 from aggregation.models import DayTotal
 from events.models import BatchStatus, Event, IngestBatch
-from events.services import day_totals_lock
 from tests.conftest import event, wait_for
+from tests.locks import day_totals_locked_elsewhere
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -88,21 +86,7 @@ def test_the_worker_survives_losing_redis_with_a_task_in_flight(stack, private_r
     messages, and the worker exited ("Unrecoverable error"; found by the fault run)."""
     result = pipeline.ingest([event("in-flight", timezone.now(), "5")], at=timezone.now())
     day_total = DayTotal.objects.get()
-    holding, release = threading.Event(), threading.Event()
-
-    def block_the_apply() -> None:
-        try:
-            with transaction.atomic():
-                day_totals_lock([day_total.pk])
-                holding.set()
-                release.wait(60)
-        finally:
-            connection.close()
-
-    blocker = threading.Thread(target=block_the_apply)
-    blocker.start()
-    try:
-        assert holding.wait(30)
+    with day_totals_locked_elsewhere([day_total.pk], hold_seconds=60):
         stack.start_worker()
         stack.manage(
             "shell",
@@ -117,9 +101,6 @@ def test_the_worker_survives_losing_redis_with_a_task_in_flight(stack, private_r
             30,
             "the worker to notice",
         )
-    finally:
-        release.set()
-        blocker.join(30)
     private_redis.start()
     wait_for(lambda: stack.worker.log().count("Connected to") >= 2, 60, "a reconnection")
 
