@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import DateTimeField, ExpressionWrapper, F
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from aggregation.calendar import DayStatus
-from aggregation.models import DayTotal, Metric, ReconcileRun, ReportingTimezone
-from snapagg_project.admin_mixins import ReadOnlyAdminMixin
-from snapagg_project.numbers import decimal_str
+from aggregation.models import Contribution, DayTotal, Metric, ReconcileRun, ReportingTimezone
+from common.admin import ReadOnlyAdminMixin
+from common.numbers import decimal_str
 
 
 @admin.register(Metric)
@@ -34,17 +33,14 @@ class DayStatusFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         now = timezone.now()
-        final_at = ExpressionWrapper(
-            F("day_end") + F("metric__allowed_lateness"), output_field=DateTimeField()
-        )
-        with_final = queryset.annotate(final_instant=final_at)
+        with_final = queryset.with_final_at()
         match self.value():
             case DayStatus.LIVE:
                 return queryset.filter(day_end__gt=now)
             case DayStatus.PROVISIONAL:
-                return with_final.filter(day_end__lte=now, final_instant__gt=now)
+                return with_final.filter(day_end__lte=now, final_at__gt=now)
             case DayStatus.FINAL:
-                return with_final.filter(final_instant__lte=now)
+                return with_final.filter(final_at__lte=now)
         return queryset
 
 
@@ -123,3 +119,21 @@ class ReconcileRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "<th>recomputed</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
+
+
+@admin.register(Contribution)
+class ContributionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "day_total",
+        "kind",
+        "value",
+        "event_count",
+        "late_event_count",
+        "too_late_event_count",
+        "applied_at",
+        "snapshot_sequence",
+    ]
+    list_filter = ["kind"]
+    list_select_related = ["day_total"]
+    raw_id_fields = ["day_total", "batch"]

@@ -9,7 +9,13 @@ from decimal import Decimal
 
 from aggregation.calendar import DayStatus
 from aggregation.models import DayTotal, TooLatePolicy
-from snapagg_project.formatting import local_time, plural, signed_figure
+from aggregation.selectors import reporting_timezone
+from common.formatting import plural, signed_figure, zone_time
+
+
+def local_time(instant: dt.datetime, *, year: int | None = None) -> str:
+    """ "23 Nov 00:00 UTC" in the reporting zone; the year is added when it is not `year`."""
+    return zone_time(instant, tz=reporting_timezone(), year=year)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django.db import models
-from django.db.models import ExpressionWrapper, F, Q
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.urls import reverse
 
 from aggregation.calendar import DayStatus, day_status
@@ -79,6 +79,28 @@ class Metric(models.Model):
         return int(self.allowed_lateness.total_seconds())
 
 
+# "When a day turns final": its end plus its metric's allowed lateness. Written once for
+# Python (DayTotal.final_at, calendar.day_status), once for the ORM (FINAL_AT) and once
+# for raw SQL (final_at_sql); every caller uses one of these.
+FINAL_AT = ExpressionWrapper(
+    F("day_end") + F("metric__allowed_lateness"), output_field=DateTimeField()
+)
+
+
+def final_at_sql(day_total: str = "d", metric: str = "m") -> str:
+    """The same rule in SQL, for aliases of aggregation_daytotal and aggregation_metric."""
+    return f"({day_total}.day_end + {metric}.allowed_lateness)"
+
+
+class DayTotalQuerySet(models.QuerySet):
+    def with_final_at(self) -> DayTotalQuerySet:
+        return self.annotate(final_at=FINAL_AT)
+
+    def final_by(self, now: dt.datetime) -> DayTotalQuerySet:
+        """Days that are final at `now`."""
+        return self.with_final_at().filter(final_at__lte=now)
+
+
 class DayTotal(models.Model):
     """The running total of one metric on one reporting day.
 
@@ -124,6 +146,8 @@ class DayTotal(models.Model):
         help_text="Changed since its last snapshot.",
     )
 
+    objects = DayTotalQuerySet.as_manager()
+
     class Meta:
         ordering = ["-day", "metric_id"]
         constraints = [
@@ -168,6 +192,62 @@ class DayTotal(models.Model):
     @property
     def unsnapshotted_change(self) -> Decimal:
         return self.value - self.snapshot_value
+
+
+class ContributionKind(models.TextChoices):
+    BATCH = "batch", "Applied batch"
+    ACCEPTED = "accepted", "Accepted from quarantine"
+
+
+class Contribution(models.Model):
+    """What one applied batch (or one quarantine acceptance) added to one day total.
+
+    Append-only. The snapshot that first includes it stamps `snapshot_sequence`; the
+    events behind a snapshot's change are exactly those of its contributions.
+    """
+
+    day_total = models.ForeignKey(DayTotal, on_delete=models.PROTECT, related_name="contributions")
+    # The batch that was applied ("events.IngestBatch", named by string: the ledger records
+    # where an amount came from without this layer importing the one above it).
+    batch = models.ForeignKey(
+        "events.IngestBatch",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="contributions",
+    )
+    kind = models.CharField(
+        max_length=16, choices=ContributionKind.choices, default=ContributionKind.BATCH
+    )
+    value = models.DecimalField(max_digits=TOTAL_DIGITS, decimal_places=VALUE_PLACES)
+    event_count = models.PositiveIntegerField()
+    late_event_count = models.PositiveIntegerField(default=0)
+    too_late_event_count = models.PositiveIntegerField(default=0)
+    applied_at = models.DateTimeField()
+    snapshot_sequence = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # A second line of defence behind the batch claim: one contribution per
+            # (batch, day), so a batch can never be added to a day twice.
+            models.UniqueConstraint(
+                fields=["batch", "day_total"],
+                condition=Q(batch__isnull=False),
+                name="contribution_once_per_batch_day",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["day_total"],
+                condition=Q(snapshot_sequence__isnull=True),
+                name="contribution_unsnapshotted",
+            ),
+            models.Index(fields=["day_total", "snapshot_sequence"], name="contribution_snapshot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"+{self.value} to {self.day_total_id} ({self.event_count} events)"
 
 
 class ReconcileTrigger(models.TextChoices):

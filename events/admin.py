@@ -12,20 +12,19 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from common.admin import ReadOnlyAdminMixin
+from common.numbers import decimal_str
 from events.models import (
     BatchStatus,
     Conflict,
-    Contribution,
     Event,
     IngestBatch,
     QuarantinedEvent,
     QuarantineStatus,
     RejectedEvent,
-    WorkerHeartbeat,
 )
-from events.services import batch_enqueue_apply, quarantine_accept, quarantine_reject
-from snapagg_project.admin_mixins import ReadOnlyAdminMixin
-from snapagg_project.numbers import decimal_str
+from events.services.enqueue import batch_enqueue_apply
+from events.services.quarantine import quarantine_accept, quarantine_reject
 
 
 class EventStatusFilter(admin.SimpleListFilter):
@@ -206,24 +205,6 @@ class RejectedEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return rejection.batch.get_channel_display()
 
 
-@admin.register(Contribution)
-class ContributionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = [
-        "id",
-        "day_total",
-        "kind",
-        "value",
-        "event_count",
-        "late_event_count",
-        "too_late_event_count",
-        "applied_at",
-        "snapshot_sequence",
-    ]
-    list_filter = ["kind"]
-    list_select_related = ["day_total"]
-    raw_id_fields = ["day_total", "batch"]
-
-
 class QuarantineDecisionForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
@@ -315,8 +296,3 @@ class QuarantinedEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_decide_permission(self, request: HttpRequest) -> bool:
         # Rows are never edited here, but deciding on them is a right of its own.
         return request.user.has_perm("events.change_quarantinedevent")
-
-
-@admin.register(WorkerHeartbeat)
-class WorkerHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["hostname", "pid", "started_at", "last_seen"]

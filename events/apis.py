@@ -1,31 +1,40 @@
-"""HTTP adapters for ingestion: POST /api/events/, GET /api/events/{id}/, GET /api/health/."""
+"""HTTP adapters for ingestion: POST /api/events/, GET /api/events/{id}/ and a metric's lateness."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, connection
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from aggregation.apis import QueryError, query_date, query_error
+from aggregation.calendar import day_of
+from aggregation.selectors import metric_get, reporting_timezone
+from common.api_errors import api_error
+from common.api_schema import error_body
+from common.permissions import CanPostEvents
+from common.serializer_fields import DecimalStringField
+from common.throttling import IngestRateThrottle
 from events.models import IngestChannel
-from events.selectors import backlog_get, broker_reachable, event_get, event_state, workers_alive
-from events.services import events_ingest
-from snapagg_project.api_errors import api_error
-from snapagg_project.api_schema import error_body
-from snapagg_project.permissions import CanPostEvents
-from snapagg_project.serializer_fields import DecimalStringField
-from snapagg_project.throttling import IngestRateThrottle
-from snapshots.selectors import snapshot_run_last_completed
+from events.selectors.events import event_get, event_state
+from events.selectors.lateness import LatenessFigures, LatenessStats, lateness_stats
+from events.services.ingest import events_ingest
 
 
 class BodyError(Exception):
@@ -222,46 +231,119 @@ class EventDetailApi(APIView):
         return Response(EventOutSerializer(event).data)
 
 
-class HealthApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+LATENESS_DEFAULT_DAYS = 30
 
+
+class LatenessFiguresSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    late_share = serializers.FloatField(
+        allow_null=True, help_text="Share of events that arrived after their day ended."
+    )
+    too_late_share = serializers.FloatField(
+        allow_null=True,
+        help_text="Share that arrived after their day's end plus the allowed lateness.",
+    )
+    p50_seconds = serializers.FloatField(allow_null=True)
+    p90_seconds = serializers.FloatField(allow_null=True)
+    p99_seconds = serializers.FloatField(allow_null=True)
+    max_seconds = serializers.FloatField(allow_null=True)
+    captures_99_seconds = serializers.FloatField(
+        allow_null=True,
+        help_text="The allowed lateness that would have let 99% of these events in on time.",
+    )
+
+    def to_representation(self, figures: LatenessFigures) -> dict:
+        # Durations go out as seconds (3 decimals), shares as fractions (4 decimals).
+        data = {} if figures.source is None else {"source": figures.source}
+        data["count"] = figures.count
+        for name in ("late_share", "too_late_share"):
+            share = getattr(figures, name)
+            data[name] = None if share is None else round(share, 4)
+        for name in ("p50", "p90", "p99", "max", "captures_99"):
+            data[f"{name}_seconds"] = _round_seconds(getattr(figures, name))
+        return data
+
+
+class SourceLatenessSerializer(LatenessFiguresSerializer):
+    source = serializers.CharField(help_text='The source label ("" when events had none).')
+
+
+class LatenessSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    from_ = serializers.DateField()
+    to = serializers.DateField()
+    allowed_lateness_seconds = serializers.IntegerField()
+    overall = LatenessFiguresSerializer()
+    sources = SourceLatenessSerializer(many=True)
+    recommended_allowed_lateness_seconds = serializers.FloatField(allow_null=True)
+    recommendation = serializers.CharField(allow_null=True)
+
+    def get_fields(self) -> dict:
+        # "from" is a Python keyword: declared as from_, published as from.
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+    def to_representation(self, stats: LatenessStats) -> dict:
+        return {
+            "metric": stats.metric.name,
+            "from": stats.day_from.isoformat(),
+            "to": stats.day_to.isoformat(),
+            "allowed_lateness_seconds": stats.metric.allowed_lateness_seconds,
+            "overall": LatenessFiguresSerializer(stats.overall).data,
+            "sources": SourceLatenessSerializer(stats.sources, many=True).data,
+            "recommended_allowed_lateness_seconds": _round_seconds(
+                stats.recommended_allowed_lateness
+            ),
+            "recommendation": stats.recommendation,
+        }
+
+
+def _round_seconds(duration: dt.timedelta | None) -> float | None:
+    return None if duration is None else round(duration.total_seconds(), 3)
+
+
+class MetricLatenessApi(APIView):
     @extend_schema(
-        operation_id="health",
+        operation_id="metrics_lateness",
+        parameters=[
+            OpenApiParameter(
+                "from", OpenApiTypes.DATE, description="First day (default: 29 days before to)."
+            ),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (default: today)."),
+        ],
         responses={
-            200: inline_serializer(
-                "Health",
+            200: LatenessSerializer,
+            400: inline_serializer(
+                "LatenessQueryError",
                 {
-                    "database": serializers.CharField(),
-                    "broker": serializers.ChoiceField(choices=["ok", "down"]),
-                    "workers": serializers.IntegerField(),
-                    "backlog": serializers.IntegerField(),
-                    "oldest_unapplied_seconds": serializers.FloatField(allow_null=True),
-                    "last_snapshot_run": serializers.DateTimeField(allow_null=True),
+                    "error": serializers.CharField(),
+                    "detail": serializers.CharField(),
+                    "field": serializers.CharField(),
                 },
             ),
-            503: inline_serializer("HealthDown", {"database": serializers.CharField()}),
+            404: inline_serializer(
+                "MetricNotFound",
+                {"error": serializers.CharField(), "detail": serializers.CharField()},
+            ),
         },
+        description=(
+            "How late this metric's events arrive (arrival_time - event_time), per source: "
+            "count, share late, p50/p90/p99/max, and the allowed lateness that would have "
+            "captured 99% of them, with a recommendation when the configured one is far off."
+        ),
     )
-    def get(self, request: Request) -> Response:
-        now = timezone.now()
+    def get(self, request: Request, name: str) -> Response:
+        metric = metric_get(name=name)
+        if metric is None:
+            return api_error(404, "not_found", f"No metric named {name!r}.")
         try:
-            connection.ensure_connection()
-            backlog = backlog_get()
-            workers = len(workers_alive(now=now))
-            last_run = snapshot_run_last_completed()
-        except DatabaseError:
-            return Response({"database": "down"}, status=503)
-        oldest = backlog.oldest_received_at
-        return Response(
-            {
-                "database": "ok",
-                "broker": "ok" if broker_reachable() else "down",
-                "workers": workers,
-                "backlog": backlog.events,
-                "oldest_unapplied_seconds": (
-                    round((now - oldest).total_seconds(), 3) if oldest else None
-                ),
-                "last_snapshot_run": last_run.finished_at if last_run else None,
-            }
-        )
+            day_from, day_to = query_date(request, "from"), query_date(request, "to")
+        except QueryError as exc:
+            return query_error(exc)
+        day_to = day_to or day_of(timezone.now(), reporting_timezone())
+        day_from = day_from or day_to - dt.timedelta(days=LATENESS_DEFAULT_DAYS - 1)
+        if day_from > day_to:
+            return api_error(400, "invalid_query", "from must not be after to.", field="from")
+        stats = lateness_stats(metric=metric, day_from=day_from, day_to=day_to)
+        return Response(LatenessSerializer(stats).data)

@@ -1,4 +1,4 @@
-"""Ingested events, the batches they arrived in, and what applying a batch contributed."""
+"""Ingested events, the batches they arrived in, conflicts, rejections and quarantine."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from aggregation.models import TOTAL_DIGITS, VALUE_PLACES, DayTotal, Metric
+from aggregation.models import VALUE_PLACES, DayTotal, Metric
 
 EVENT_VALUE_DIGITS = 20  # |value| < 10^14 with 6 decimal places
 
@@ -66,6 +66,15 @@ class IngestBatch(models.Model):
         return f"batch {self.pk} ({self.accepted_count} events, {self.status})"
 
 
+class EventQuerySet(models.QuerySet):
+    def counted(self) -> EventQuerySet:
+        """The events the day totals count ("which events count", written once): those of
+        applied batches, less those held or rejected in quarantine (accepted ones count)."""
+        return self.filter(batch__status=BatchStatus.APPLIED).filter(
+            Q(quarantine__isnull=True) | Q(quarantine__status=QuarantineStatus.ACCEPTED)
+        )
+
+
 class Event(models.Model):
     """An event exactly as accepted. Written once; its status derives from its batch,
     its contribution and any quarantine decision."""
@@ -86,6 +95,8 @@ class Event(models.Model):
     batch = models.ForeignKey(
         IngestBatch, on_delete=models.PROTECT, related_name="events", db_index=False
     )
+
+    objects = EventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
@@ -150,56 +161,6 @@ class RejectedEvent(models.Model):
         return f"batch {self.batch_id} #{self.index}: {self.field}"
 
 
-class ContributionKind(models.TextChoices):
-    BATCH = "batch", "Applied batch"
-    ACCEPTED = "accepted", "Accepted from quarantine"
-
-
-class Contribution(models.Model):
-    """What one applied batch (or one quarantine acceptance) added to one day total.
-
-    Append-only. The snapshot that first includes it stamps `snapshot_sequence`; the
-    events behind a snapshot's change are exactly those of its contributions.
-    """
-
-    day_total = models.ForeignKey(DayTotal, on_delete=models.PROTECT, related_name="contributions")
-    batch = models.ForeignKey(
-        IngestBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="contributions"
-    )
-    kind = models.CharField(
-        max_length=16, choices=ContributionKind.choices, default=ContributionKind.BATCH
-    )
-    value = models.DecimalField(max_digits=TOTAL_DIGITS, decimal_places=VALUE_PLACES)
-    event_count = models.PositiveIntegerField()
-    late_event_count = models.PositiveIntegerField(default=0)
-    too_late_event_count = models.PositiveIntegerField(default=0)
-    applied_at = models.DateTimeField()
-    snapshot_sequence = models.PositiveIntegerField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["id"]
-        constraints = [
-            # A second line of defence behind the batch claim: one contribution per
-            # (batch, day), so a batch can never be added to a day twice.
-            models.UniqueConstraint(
-                fields=["batch", "day_total"],
-                condition=Q(batch__isnull=False),
-                name="contribution_once_per_batch_day",
-            ),
-        ]
-        indexes = [
-            models.Index(
-                fields=["day_total"],
-                condition=Q(snapshot_sequence__isnull=True),
-                name="contribution_unsnapshotted",
-            ),
-            models.Index(fields=["day_total", "snapshot_sequence"], name="contribution_snapshot"),
-        ]
-
-    def __str__(self) -> str:
-        return f"+{self.value} to {self.day_total_id} ({self.event_count} events)"
-
-
 class QuarantineStatus(models.TextChoices):
     HELD = "held", "Held for review"
     ACCEPTED = "accepted", "Accepted (counted as a restatement)"
@@ -223,7 +184,11 @@ class QuarantinedEvent(models.Model):
     )
     decision_reason = models.TextField(blank=True)
     contribution = models.ForeignKey(
-        Contribution, null=True, blank=True, on_delete=models.PROTECT, related_name="accepted"
+        "aggregation.Contribution",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="accepted",
     )
 
     class Meta:
@@ -234,15 +199,3 @@ class QuarantinedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} ({self.status})"
-
-
-class WorkerHeartbeat(models.Model):
-    """Written every few seconds by each running Celery worker (any broker)."""
-
-    hostname = models.CharField(max_length=255, unique=True)
-    pid = models.PositiveIntegerField()
-    started_at = models.DateTimeField()
-    last_seen = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return self.hostname

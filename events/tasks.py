@@ -10,12 +10,15 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from events.services import batch_apply, batch_apply_failure_record, batches_requeue_stale
+from events.services.apply import batch_apply, batch_apply_failure_record
+from events.services.enqueue import APPLY_BATCH_TASK
+from events.services.sweep import batches_requeue_stale
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(
+    name=APPLY_BATCH_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError, InterfaceError),

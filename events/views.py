@@ -6,30 +6,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.conf import settings
-from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
-from aggregation.selectors import metric_default, metrics_lateness, reconcile_last
+from aggregation.selectors import metric_default
+from common.access import StaffRequiredMixin
 from events.forms import CsvUploadForm, EventForm, ParsedCsv, suggested_event_id
 from events.models import IngestChannel
-from events.selectors import backlog_get, batch_days, batch_get, workers_status
-from events.services import IngestResult, batches_requeue_stale, events_ingest
-from snapagg_project.access import StaffRequiredMixin
-from snapagg_project.formatting import duration_text, plural
-from snapshots.models import RunTrigger
-from snapshots.selectors import periodic_tasks_list, snapshot_runs_recent
-from snapshots.services import SnapshotRunBusy, snapshot_run_execute
-from snapshots.tables import PeriodicTaskTable, SnapshotRunTable
+from events.selectors.events import batch_days, batch_get
+from events.services.ingest import IngestResult, events_ingest
 
 ERRORS_SHOWN = 1000
-PING_TIMEOUT_SECONDS = 1.0
-LATENESS_DAYS = 30
 
 
 def _day_links(days: list[tuple[str, dt.date]]) -> list[dict[str, Any]]:
@@ -122,66 +113,3 @@ class BatchView(StaffRequiredMixin, TemplateView):
             "batch": batch,
             "days": _day_links(batch_days(batch_id=batch.pk)),
         }
-
-
-class OperationsView(StaffRequiredMixin, TemplateView):
-    template_name = "events/operations.html"
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        now = timezone.now()
-        backlog = backlog_get()
-        oldest_age = now - backlog.oldest_received_at if backlog.oldest_received_at else None
-        return {
-            **super().get_context_data(**kwargs),
-            "now": now,
-            "workers": workers_status(now=now, ping_timeout=PING_TIMEOUT_SECONDS),
-            "heartbeat_window": duration_text(
-                dt.timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
-            ),
-            "backlog": backlog,
-            "oldest_age": oldest_age,
-            "sweep_after": duration_text(dt.timedelta(seconds=settings.SWEEP_AFTER_SECONDS)),
-            "runs": SnapshotRunTable(list(snapshot_runs_recent(limit=20))),
-            "schedules": PeriodicTaskTable(list(periodic_tasks_list())),
-            "lateness": metrics_lateness(now=now, days=LATENESS_DAYS),
-            "lateness_days": LATENESS_DAYS,
-            "reconcile": reconcile_last(),
-        }
-
-
-class SnapshotRunNowView(StaffRequiredMixin, View):
-    http_method_names = ["post"]
-
-    def post(self, request: HttpRequest) -> HttpResponse:
-        try:
-            run = snapshot_run_execute(now=timezone.now(), trigger=RunTrigger.MANUAL)
-        except SnapshotRunBusy:
-            messages.warning(
-                request, "Another snapshot run is in progress; it covers the same changes."
-            )
-        else:
-            messages.success(
-                request,
-                f"Snapshot run {run.pk} finished: {plural(run.days_snapshotted, 'day')} "
-                "snapshotted.",
-            )
-        return HttpResponseRedirect(reverse("operations"))
-
-
-class RequeueStuckBatchesView(StaffRequiredMixin, View):
-    http_method_names = ["post"]
-
-    def post(self, request: HttpRequest) -> HttpResponse:
-        requeued = batches_requeue_stale(
-            now=timezone.now(), older_than=dt.timedelta(seconds=settings.SWEEP_AFTER_SECONDS)
-        )
-        if requeued:
-            messages.success(request, f"Queued {plural(len(requeued), 'batch', 'batches')} again.")
-        else:
-            messages.info(
-                request,
-                "No batch has been waiting longer than "
-                f"{duration_text(dt.timedelta(seconds=settings.SWEEP_AFTER_SECONDS))}; "
-                "nothing to queue again.",
-            )
-        return HttpResponseRedirect(reverse("operations"))

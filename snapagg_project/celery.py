@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from celery import Celery, bootsteps
+from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "snapagg_project.settings")
@@ -70,54 +70,7 @@ def refuse_changed_reporting_timezone(**kwargs: object) -> None:
     reporting_timezone_verify()
 
 
-class WorkerHeartbeatStep(bootsteps.StartStopStep):
-    """Records this worker in the database every few seconds, whatever the broker, so the
-    health endpoint and the operations page can count live workers cheaply."""
-
-    requires = {"celery.worker.components:Timer"}
-
-    def __init__(self, worker, **kwargs):
-        super().__init__(worker, **kwargs)
-        self.tref = None
-        self.started_at = None
-
-    def start(self, worker) -> None:
-        from django.conf import settings
-        from django.utils import timezone
-
-        self.started_at = timezone.now()
-        self._beat(worker)
-        self.tref = worker.timer.call_repeatedly(
-            settings.WORKER_HEARTBEAT_SECONDS, self._beat, (worker,), priority=10
-        )
-
-    def stop(self, worker) -> None:
-        from events.services import worker_heartbeat_remove
-
-        if self.tref is not None:
-            self.tref.cancel()
-        try:
-            worker_heartbeat_remove(hostname=worker.hostname)
-        except Exception:
-            logger.exception("Could not remove the worker heartbeat")
-
-    def _beat(self, worker) -> None:
-        from django.db import close_old_connections
-        from django.utils import timezone
-
-        from events.services import worker_heartbeat_record
-
-        try:
-            close_old_connections()
-            worker_heartbeat_record(
-                hostname=worker.hostname,
-                pid=os.getpid(),
-                started_at=self.started_at,
-                now=timezone.now(),
-            )
-        except Exception:
-            # A missed heartbeat shows up as a missing worker on the health page.
-            logger.exception("Could not record the worker heartbeat")
-
+# Imported after the app exists: the step only touches Django inside the worker.
+from web.heartbeat import WorkerHeartbeatStep  # noqa: E402
 
 app.steps["worker"].add(WorkerHeartbeatStep)

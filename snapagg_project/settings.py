@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "aggregation",
     "events",
     "snapshots",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -283,14 +284,14 @@ else:
 # Retry-After beyond it. "off" disables the limit.
 INGEST_RATE_LIMIT = env_rate("INGEST_RATE_LIMIT", "100/second")
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["snapagg_project.authentication.TokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["common.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
-    "EXCEPTION_HANDLER": "snapagg_project.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "common.api_errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": None,
 }
@@ -302,7 +303,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "snapagg_project.api_schema.add_error_responses",
+        "common.api_schema.add_error_responses",
     ],
 }
 

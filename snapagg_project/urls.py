@@ -4,19 +4,13 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
-from aggregation.apis import DayDetailApi, DayListApi, MetricLatenessApi, MetricListApi
-from aggregation.views import DashboardView
-from events.apis import EventDetailApi, EventIngestApi, HealthApi
-from events.views import (
-    BatchView,
-    CsvUploadView,
-    EventPostView,
-    OperationsView,
-    RequeueStuckBatchesView,
-    SnapshotRunNowView,
-)
-from snapshots.apis import SnapshotEventsApi, SnapshotRunApi
+from aggregation.apis import MetricListApi
+from events.apis import EventDetailApi, EventIngestApi, MetricLatenessApi
+from events.views import BatchView, CsvUploadView, EventPostView
+from snapshots.apis import DayDetailApi, DayListApi, SnapshotEventsApi
 from snapshots.views import DayView, SnapshotChangesView
+from web.apis import HealthApi, SnapshotRunApi
+from web.views import DashboardView, OperationsView, RequeueStuckBatchesView, SnapshotRunNowView
 
 api_urlpatterns = [
     path("api/events/", EventIngestApi.as_view(), name="api-events"),
@@ -69,5 +63,5 @@ urlpatterns = [
     *page_urlpatterns,
 ]
 
-handler404 = "snapagg_project.api_errors.page_not_found"
-handler500 = "snapagg_project.api_errors.server_error"
+handler404 = "common.api_errors.page_not_found"
+handler500 = "common.api_errors.server_error"

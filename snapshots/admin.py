@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html
 
-from snapagg_project.admin_mixins import ReadOnlyAdminMixin
-from snapagg_project.numbers import decimal_str, signed_decimal_str
+from common.admin import ReadOnlyAdminMixin
+from common.numbers import decimal_str, signed_decimal_str
 from snapshots.models import Snapshot, SnapshotRun
 
 

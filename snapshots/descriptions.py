@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from snapagg_project.formatting import figure, plural, signed_figure
+from common.formatting import figure, plural, signed_figure
 from snapshots.models import Snapshot, SnapshotReason
 
 CHANGE_ICONS = {1: "▲", -1: "▼", 0: "="}

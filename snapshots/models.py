@@ -68,7 +68,7 @@ class SnapshotRun(models.Model):
 
 class Snapshot(models.Model):
     """The total of one (metric, day) at one moment. Never updated, never deleted: the model
-    refuses, the admin refuses, and on PostgreSQL and SQLite a trigger refuses."""
+    refuses, the admin refuses, and a PostgreSQL trigger refuses."""
 
     day_total = models.ForeignKey(DayTotal, on_delete=models.PROTECT, related_name="snapshots")
     metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="snapshots")

@@ -25,15 +25,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from django.db.models import DateTimeField, ExpressionWrapper, F, Min, Sum
+from django.db.models import Min, Sum
 
-from aggregation.models import DayTotal
+from aggregation.models import FINAL_AT, DayTotal
 from events.models import Event, IngestChannel, QuarantinedEvent
-from events.services import IngestResult, batch_apply, events_ingest
+from events.services.apply import batch_apply
+from events.services.ingest import IngestResult, events_ingest
 from events.validation import EVENT_FIELDS, EventFieldError, parse_instant
 from snapshots.models import RunTrigger
-from snapshots.selectors import snapshot_table_digest
-from snapshots.services import snapshot_run_execute
+from snapshots.selectors.history import snapshot_table_digest
+from snapshots.services.run import snapshot_run_execute
 
 INGEST_GROUP_MAX = 1000
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -282,11 +283,8 @@ class _Replayer:
 
 def _next_final_at() -> dt.datetime | None:
     """When the next snapshotted day turns final (partial index: days awaiting final)."""
-    final_at = ExpressionWrapper(
-        F("day_end") + F("metric__allowed_lateness"), output_field=DateTimeField()
-    )
     return DayTotal.objects.filter(finalized=False, snapshot_count__gt=0).aggregate(
-        at=Min(final_at)
+        at=Min(FINAL_AT)
     )["at"]
 
 
@@ -318,7 +316,7 @@ def replay_run(
     if Event.objects.exists():
         raise ReplayRefused(
             "The database already has events. Replay into an empty database (migrate a "
-            "fresh one, e.g. DATABASE_URL=sqlite:///var/replay.sqlite3), so that the "
+            "fresh database and point DATABASE_URL at it), so that the "
             "snapshots written are exactly the log's."
         )
     replayer = _Replayer(interval=interval, on_progress=on_progress)

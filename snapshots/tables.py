@@ -12,9 +12,9 @@ from django.utils.safestring import SafeString
 from django_celery_beat.models import PeriodicTask
 
 from aggregation.templatetags.snapagg import change_html, time_html
+from common.formatting import duration_text, figure
+from common.tables import NUMBER, TEXT, PageTable
 from events.models import Event
-from snapagg_project.formatting import duration_text, figure
-from snapagg_project.tables import NUMBER, TEXT, PageTable
 from snapshots.descriptions import snapshot_explanation
 from snapshots.models import Snapshot, SnapshotRun
 

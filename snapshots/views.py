@@ -16,23 +16,20 @@ from aggregation.descriptions import (
     completeness_sentence,
     day_badge,
     day_status_sentence,
+    local_time,
     unpublished_sentence,
 )
 from aggregation.models import DayTotal
-from aggregation.selectors import day_completeness, day_total_get
-from events.selectors import (
-    ChangeGroup,
-    change_group_events,
-    change_group_sums,
-    snapshot_contributions,
-)
-from snapagg_project.access import ReaderRequiredMixin
-from snapagg_project.charts import StepChart, StepInput, step_chart
-from snapagg_project.formatting import figure, local_time, signed_figure
+from aggregation.selectors import day_total_get, snapshot_contributions
+from common.access import ReaderRequiredMixin
+from common.charts import StepChart, StepInput, step_chart
+from common.formatting import figure, signed_figure
+from events.selectors.lateness import day_completeness
 from snapshots.descriptions import snapshot_explanation
 from snapshots.forms import AsOfForm
 from snapshots.models import Snapshot, SnapshotReason
-from snapshots.selectors import day_snapshots, snapshot_as_of, snapshot_get
+from snapshots.selectors.explanations import ChangeGroup, change_group_events, change_group_sums
+from snapshots.selectors.history import day_snapshots, snapshot_as_of, snapshot_get
 from snapshots.tables import ChangeEventTable, SnapshotTable, snapshot_url
 
 SNAPSHOTS_PER_PAGE = 25

@@ -22,9 +22,10 @@ from rest_framework.test import APIClient
 
 from aggregation.models import DayTotal, Metric, ReportingTimezone
 from events.models import BatchStatus, IngestBatch, IngestChannel
-from events.services import IngestResult, batch_apply, events_ingest
+from events.services.apply import batch_apply
+from events.services.ingest import IngestResult, events_ingest
 from snapshots.models import RunTrigger, Snapshot, SnapshotRun
-from snapshots.services import snapshot_run_execute
+from snapshots.services.run import snapshot_run_execute
 from tests.factories import UserFactory
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 from django.db import connection, transaction
 
-from events.services import day_totals_lock
-from snapagg_project.db import advisory_xact_lock_try
+from aggregation.services.ledger import day_totals_lock
+from common.db import advisory_xact_lock_try
 
 
 @contextlib.contextmanager

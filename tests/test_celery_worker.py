@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from aggregation.models import DayTotal
 from events.models import BatchStatus, IngestBatch
-from events.services import batches_requeue_stale
+from events.services.sweep import batches_requeue_stale
 from tests.conftest import event, wait_for
 from tests.factories import UserFactory
 
@@ -44,7 +44,7 @@ def test_a_posted_batch_moves_the_total_through_a_real_worker(celery_worker_proc
 def test_a_lost_message_is_recovered_by_the_sweeper(celery_worker_process, monkeypatch):
     now = timezone.now()
     # The publish after commit "fails": the events are durable but no task is queued.
-    monkeypatch.setattr("events.services.batch_enqueue_apply", lambda batch_id: False)
+    monkeypatch.setattr("events.services.ingest.batch_enqueue_apply", lambda batch_id: False)
     response = _client().post("/api/events/", event("lost", now, "7"), format="json")
     monkeypatch.undo()
     assert response.status_code == 202

@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from aggregation.descriptions import StatusBadge
-from snapagg_project import formatting
+from aggregation.descriptions import StatusBadge, local_time
+from common import formatting
 
 register = template.Library()
 
@@ -48,7 +48,7 @@ def time_html(instant: dt.datetime | None) -> SafeString:
     if instant is None:
         return format_html("{}", "—")
     iso = instant.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    text = formatting.local_time(instant, year=timezone.now().year)
+    text = local_time(instant, year=timezone.now().year)
     return format_html('<time datetime="{}" title="{}">{}</time>', iso, iso, text)
 
 

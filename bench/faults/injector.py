@@ -18,7 +18,7 @@ import psutil
 
 from bench.faults.cluster import PrivateRedis, Stack, connect, wait_until
 
-SNAPSHOT_LOCK_KEY = zlib.crc32(b"snapagg.snapshot_run")  # snapagg_project.db.advisory_lock_key
+SNAPSHOT_LOCK_KEY = zlib.crc32(b"snapagg.snapshot_run")  # common.db.advisory_lock_key
 
 FAULT_KINDS = [
     "worker_child_kill",

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import migrations
 
-from snapagg_project.beat import periodic_task_ensure, periodic_task_remove
+from common.beat import periodic_task_ensure, periodic_task_remove
 
 TASK = "events.tasks.sweep_unapplied_batches"
 

@@ -18,37 +18,7 @@ POSTGRES_BACKWARD = """
 DROP TRIGGER IF EXISTS snapshots_snapshot_immutable ON snapshots_snapshot;
 DROP FUNCTION IF EXISTS snapshots_snapshot_immutable();
 """
-SQLITE_FORWARD = [
-    """CREATE TRIGGER snapshots_snapshot_no_update BEFORE UPDATE ON snapshots_snapshot
-       BEGIN SELECT RAISE(ABORT, 'snapshots are immutable: UPDATE is not allowed'); END;""",
-    """CREATE TRIGGER snapshots_snapshot_no_delete BEFORE DELETE ON snapshots_snapshot
-       BEGIN SELECT RAISE(ABORT, 'snapshots are immutable: DELETE is not allowed'); END;""",
-]
-SQLITE_BACKWARD = [
-    "DROP TRIGGER IF EXISTS snapshots_snapshot_no_update;",
-    "DROP TRIGGER IF EXISTS snapshots_snapshot_no_delete;",
-]
-
-
-def forward(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_FORWARD)
-    elif vendor == "sqlite":
-        for statement in SQLITE_FORWARD:
-            schema_editor.execute(statement)
-
-
-def backward(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_BACKWARD)
-    elif vendor == "sqlite":
-        for statement in SQLITE_BACKWARD:
-            schema_editor.execute(statement)
-
-
 class Migration(migrations.Migration):
     dependencies = [("snapshots", "0001_initial")]
 
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [migrations.RunSQL(POSTGRES_FORWARD, POSTGRES_BACKWARD)]

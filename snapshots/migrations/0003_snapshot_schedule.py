@@ -4,7 +4,7 @@ the admin (django-celery-beat), and a later migrate leaves it alone."""
 from django.conf import settings
 from django.db import migrations
 
-from snapagg_project.beat import periodic_task_ensure, periodic_task_remove
+from common.beat import periodic_task_ensure, periodic_task_remove
 
 TASK = "snapshots.tasks.run_snapshots"
 

@@ -14,10 +14,10 @@ from django_celery_beat.models import PeriodicTask
 
 from aggregation.models import DayTotal, ReconcileRun, ReconcileTrigger
 from aggregation.selectors import reconcile_last
-from aggregation.services import reconcile_run
-from aggregation.tasks import reconcile_nightly
 from events.models import QuarantinedEvent
-from events.services import quarantine_accept, quarantine_reject
+from events.services.quarantine import quarantine_accept, quarantine_reject
+from snapshots.services.reconcile import reconcile_execute
+from snapshots.tasks import reconcile_nightly
 from tests.conftest import T0, event
 from tests.factories import MetricFactory
 
@@ -92,7 +92,7 @@ def test_reconcile_reports_a_total_changed_behind_its_back_and_exits_non_zero(hi
 def test_reconcile_reports_an_event_changed_behind_its_back(history):
     _raw_sql("UPDATE events_event SET value = 7 WHERE event_id = %s", ["b"])
 
-    run = reconcile_run(now=DAY_END, trigger=ReconcileTrigger.COMMAND)
+    run = reconcile_execute(now=DAY_END, trigger=ReconcileTrigger.COMMAND)
 
     assert _checks(run) == {("default", DAY.isoformat(), "value = sum of its counted events")}
 
@@ -100,12 +100,12 @@ def test_reconcile_reports_an_event_changed_behind_its_back(history):
 def test_reconcile_reports_a_snapshot_its_contributions_no_longer_explain(history):
     day_total = history.total(DAY, "held")
     _raw_sql(
-        "UPDATE events_contribution SET value = value + 1 WHERE day_total_id = %s "
+        "UPDATE aggregation_contribution SET value = value + 1 WHERE day_total_id = %s "
         "AND snapshot_sequence = 1",
         [day_total.pk],
     )
 
-    run = reconcile_run(now=DAY_END, trigger=ReconcileTrigger.COMMAND)
+    run = reconcile_execute(now=DAY_END, trigger=ReconcileTrigger.COMMAND)
 
     assert _checks(run) == {
         ("held", DAY.isoformat(), "value = sum of its contributions"),
@@ -116,10 +116,10 @@ def test_reconcile_reports_a_snapshot_its_contributions_no_longer_explain(histor
 def test_reconcile_checks_only_the_metric_and_days_asked(history):
     _raw_sql("UPDATE aggregation_daytotal SET value = value + 5", [])
 
-    run = reconcile_run(
+    run = reconcile_execute(
         now=DAY_END, trigger=ReconcileTrigger.COMMAND, metric=None, day_from=DAY, day_to=DAY
     )
-    held_only = reconcile_run(
+    held_only = reconcile_execute(
         now=DAY_END,
         trigger=ReconcileTrigger.COMMAND,
         metric=history.total(DAY, "held").metric,
@@ -131,7 +131,7 @@ def test_reconcile_checks_only_the_metric_and_days_asked(history):
 
 
 def test_the_nightly_reconcile_is_scheduled_and_records_its_run(history):
-    schedule = PeriodicTask.objects.get(task="aggregation.tasks.reconcile_nightly")
+    schedule = PeriodicTask.objects.get(task="snapshots.tasks.reconcile_nightly")
 
     drift = reconcile_nightly()
 
@@ -142,7 +142,7 @@ def test_the_nightly_reconcile_is_scheduled_and_records_its_run(history):
 
 def test_reconcile_runs_are_shown_read_only_in_the_admin(history, client, operator):
     _raw_sql("UPDATE aggregation_daytotal SET value = value + 5", [])
-    run = reconcile_run(now=DAY_END, trigger=ReconcileTrigger.COMMAND)
+    run = reconcile_execute(now=DAY_END, trigger=ReconcileTrigger.COMMAND)
     client.force_login(operator)
 
     changelist = client.get(reverse("admin:aggregation_reconcilerun_changelist"))
@@ -160,7 +160,7 @@ def test_reconcile_outside_a_transaction_reads_one_consistent_snapshot(pipeline)
     pipeline.post([event("a", T0, "1")], at=T0)
     pipeline.snapshot(at=T0 + HOUR)
 
-    run = reconcile_run(now=T0 + HOUR, trigger=ReconcileTrigger.COMMAND)
+    run = reconcile_execute(now=T0 + HOUR, trigger=ReconcileTrigger.COMMAND)
 
     assert (run.days_checked, run.drift_count) == (1, 0)
     assert not connection.in_atomic_block
@@ -171,7 +171,7 @@ def test_reconcile_adds_decimals_exactly_on_every_database(pipeline):
     pipeline.post([event(f"tenth-{n}", T0, "0.1") for n in range(100)], at=T0)
     pipeline.snapshot(at=T0 + HOUR)
 
-    run = reconcile_run(now=T0 + HOUR, trigger=ReconcileTrigger.COMMAND)
+    run = reconcile_execute(now=T0 + HOUR, trigger=ReconcileTrigger.COMMAND)
 
     assert pipeline.total(DAY).value == 10
     assert run.drift == []

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from events.models import BatchStatus, Event, IngestBatch
-from snapshots.services import SNAPSHOT_LOCK
+from snapshots.services.run import SNAPSHOT_LOCK
 from tests.conftest import event
 from tests.locks import advisory_lock_held_elsewhere
 
@@ -247,7 +247,7 @@ def test_the_apply_task_is_enqueued_after_commit(
     api_client, now, django_capture_on_commit_callbacks, monkeypatch
 ):
     enqueued = []
-    monkeypatch.setattr("events.services.batch_enqueue_apply", enqueued.append)
+    monkeypatch.setattr("events.services.ingest.batch_enqueue_apply", enqueued.append)
 
     with django_capture_on_commit_callbacks(execute=True):
         post_json(api_client, event("a", now, 1))

@@ -38,7 +38,7 @@ def test_a_database_failure_during_a_snapshot_run_is_503(operator_client, monkey
     def fail(**kwargs):
         raise OperationalError("terminating connection due to administrator command")
 
-    monkeypatch.setattr("snapshots.apis.snapshot_run_execute", fail)
+    monkeypatch.setattr("web.apis.snapshot_run_execute", fail)
     operator_client.raise_request_exception = False
 
     response = operator_client.post("/api/snapshots/run/")

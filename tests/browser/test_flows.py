@@ -11,9 +11,10 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from events.models import IngestChannel
-from events.services import batch_apply, events_ingest
+from events.services.apply import batch_apply
+from events.services.ingest import events_ingest
 from snapshots.models import RunTrigger
-from snapshots.services import snapshot_run_execute
+from snapshots.services.run import snapshot_run_execute
 from tests.browser.conftest import log_in
 from tests.conftest import event
 

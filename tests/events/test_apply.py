@@ -9,11 +9,12 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from aggregation.models import DayTotal
-from events import services as event_services
-from events.models import BatchStatus, Contribution, IngestBatch, QuarantinedEvent
-from events.selectors import event_get, event_state
-from events.services import batch_apply, quarantine_accept, quarantine_reject
+from aggregation.models import Contribution, DayTotal
+from events.models import BatchStatus, IngestBatch, QuarantinedEvent
+from events.selectors.events import event_get, event_state
+from events.services import apply as apply_services
+from events.services.apply import batch_apply
+from events.services.quarantine import quarantine_accept, quarantine_reject
 from snapshots.models import SnapshotReason
 from tests.conftest import T0, event
 from tests.factories import MetricFactory
@@ -39,14 +40,14 @@ def test_applying_the_same_batch_twice_counts_it_once(pipeline):
 def test_a_crash_mid_apply_rolls_back_the_claim_and_the_totals(pipeline, monkeypatch):
     result = pipeline.ingest([event("a", T0, "5")], at=T0)
 
-    add_then_crash_before_commit = event_services._contributions_add
+    add_then_crash_before_commit = apply_services.ledger_append
 
     def crash(*args, **kwargs):
         add_then_crash_before_commit(*args, **kwargs)
         raise RuntimeError("worker died")
 
     with monkeypatch.context() as patch:
-        patch.setattr(event_services, "_contributions_add", crash)
+        patch.setattr(apply_services, "ledger_append", crash)
         with pytest.raises(RuntimeError):
             batch_apply(batch_id=result.batch_id, now=T0)
 

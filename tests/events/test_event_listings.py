@@ -10,7 +10,7 @@ from django.urls import reverse
 from events import admin as events_admin
 from events import tasks
 from events.models import BatchStatus, IngestBatch, RejectedEvent
-from events.services import REJECTED_PAYLOAD_MAX_CHARS
+from events.services.ingest import REJECTED_PAYLOAD_MAX_CHARS
 from tests.conftest import T0, event
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from django.db import connection
 
 from aggregation.models import DayTotal
 from events.models import Conflict, IngestBatch
-from events.services import batch_apply
+from events.services.apply import batch_apply
 from tests.conftest import T0, event
 from tests.locks import day_totals_locked_elsewhere
 

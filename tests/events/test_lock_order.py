@@ -8,8 +8,9 @@ import pytest
 from django.db import connection, transaction
 
 from aggregation.models import DayTotal
+from aggregation.services.ledger import day_totals_lock
 from events.models import IngestChannel
-from events.services import day_totals_lock, events_ingest
+from events.services.ingest import events_ingest
 from tests.conftest import T0, event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -22,21 +22,22 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from aggregation.models import DayTotal
-from events import services
+from aggregation.models import Contribution, DayTotal
 from events.models import (
     Conflict,
-    Contribution,
     Event,
     IngestBatch,
     IngestChannel,
     QuarantinedEvent,
     QuarantineStatus,
 )
-from events.selectors import event_state
-from events.services import batch_apply, events_ingest, quarantine_accept, quarantine_reject
+from events.selectors.events import event_state
+from events.services import apply as services
+from events.services.apply import batch_apply
+from events.services.ingest import events_ingest
+from events.services.quarantine import quarantine_accept, quarantine_reject
 from snapshots.models import RunTrigger, Snapshot
-from snapshots.services import snapshot_run_execute
+from snapshots.services.run import snapshot_run_execute
 from tests.factories import MetricFactory
 
 START = dt.datetime(2026, 11, 18, tzinfo=dt.UTC)
@@ -100,9 +101,9 @@ event_specs = st.lists(
     min_size=1,
     max_size=5,
 )
-# Steps of events.services.batch_apply, in order: after the claim and the locked grouping,
+# Steps of events.services.apply.batch_apply, in order: after the claim and the locked grouping,
 # after a day's contribution is worked out, after contributions and totals are written.
-CRASH_POINTS = ["_batch_groups_locked", "_contribution_for", "_contributions_add"]
+CRASH_POINTS = ["_batch_groups_locked", "_ledger_entry_for", "ledger_append"]
 
 
 class PipelineMachine(RuleBasedStateMachine):

@@ -9,9 +9,10 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from aggregation.selectors import snapshot_contributions
 from events.models import Event, QuarantinedEvent, QuarantineStatus
-from events.selectors import contribution_events, snapshot_contributions
 from snapshots.models import SnapshotReason
+from snapshots.selectors.explanations import contribution_events
 from tests.conftest import T0, event
 from tests.factories import MetricFactory, UserFactory
 

@@ -91,7 +91,7 @@ def test_the_worker_survives_losing_redis_with_a_task_in_flight(stack, private_r
         stack.manage(
             "shell",
             "-c",
-            "from events.services import batch_enqueue_apply; "
+            "from events.services.enqueue import batch_enqueue_apply; "
             f"batch_enqueue_apply({result.batch_id})",
         )
         wait_for(lambda: "apply_batch" in stack.worker.log(), 30, "the task to be received")

@@ -22,7 +22,7 @@ logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 import django; django.setup()
 from django.core.cache import cache
 from events.selectors import broker_reachable
-from events.services import batch_enqueue_apply
+from events.services.enqueue import batch_enqueue_apply
 print("broker", broker_reachable())
 print("publish", batch_enqueue_apply(1))
 try:

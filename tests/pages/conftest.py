@@ -10,7 +10,7 @@ import time_machine
 from django.apps import apps
 from django.contrib.auth.models import Group
 
-from snapagg_project.access import VIEWER_GROUP
+from common.access import VIEWER_GROUP
 from tests.conftest import T0, event
 from tests.factories import UserFactory
 
@@ -78,4 +78,4 @@ def history(pipeline):
 @pytest.fixture(autouse=True)
 def _short_ping(monkeypatch):
     """The operations page pings workers; none run in these tests, so do not wait long."""
-    monkeypatch.setattr("events.views.PING_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr("web.views.PING_TIMEOUT_SECONDS", 0.05)

@@ -7,8 +7,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 
+from common.access import READ_PERMISSIONS, VIEWER_GROUP
 from events.models import Event, IngestBatch
-from snapagg_project.access import READ_PERMISSIONS, VIEWER_GROUP
 from snapshots.models import SnapshotRun
 from tests.pages.conftest import DAY, DAY_URL
 

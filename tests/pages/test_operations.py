@@ -8,12 +8,13 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from events.models import IngestBatch, WorkerHeartbeat
+from events.models import IngestBatch
 from snapshots.models import RunOutcome, RunTrigger, Snapshot, SnapshotRun
-from snapshots.services import SNAPSHOT_LOCK
+from snapshots.services.run import SNAPSHOT_LOCK
 from tests.conftest import T0, event
 from tests.locks import advisory_lock_held_elsewhere
 from tests.pages.test_dashboard import _cells, _text
+from web.models import WorkerHeartbeat
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ def ping(monkeypatch):
             raise answer["value"]
         return answer["value"]
 
-    monkeypatch.setattr("events.selectors.workers_ping", fake_ping)
+    monkeypatch.setattr("web.selectors.workers_ping", fake_ping)
     return lambda value: answer.update(value=value)
 
 

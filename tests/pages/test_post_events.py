@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from events.models import Event, IngestBatch, IngestChannel
-from events.services import batch_apply
+from events.services.apply import batch_apply
 from tests.conftest import T0
 from tests.pages.test_dashboard import _cells, _text
 

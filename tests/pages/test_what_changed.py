@@ -9,10 +9,11 @@ from decimal import Decimal
 import pytest
 
 from aggregation.models import DayTotal
+from aggregation.selectors import snapshot_contributions
 from events.models import QuarantinedEvent
-from events.selectors import ChangeGroup, change_group_sums, snapshot_contributions
-from events.services import quarantine_accept
+from events.services.quarantine import quarantine_accept
 from snapshots.models import Snapshot
+from snapshots.selectors.explanations import ChangeGroup, change_group_sums
 from tests.conftest import T0, event
 from tests.factories import MetricFactory
 from tests.pages.conftest import DAY, DAY_END, DAY_URL, FINAL_AT

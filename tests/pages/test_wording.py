@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from snapagg_project.charts import HEIGHT, PAD, WIDTH, BarInput, StepInput, bar_chart, step_chart
-from snapagg_project.formatting import duration_text, figure, local_time, plural, signed_figure
+from aggregation.descriptions import local_time
+from common.charts import HEIGHT, PAD, WIDTH, BarInput, StepInput, bar_chart, step_chart
+from common.formatting import duration_text, figure, plural, signed_figure
 from snapshots.descriptions import snapshot_explanation
 from snapshots.models import Snapshot, SnapshotReason
 

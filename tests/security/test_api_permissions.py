@@ -11,9 +11,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 from rest_framework.test import APIClient, APIRequestFactory
 
+from common.access import VIEWER_GROUP
+from common.authentication import TokenAuthentication
+from common.permissions import user_is_viewer
 from events.models import Event
-from snapagg_project.authentication import TokenAuthentication
-from snapagg_project.permissions import VIEWER_GROUP, user_is_viewer
 from snapshots.models import SnapshotRun
 from tests.conftest import event
 from tests.factories import UserFactory

@@ -16,8 +16,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from common import throttling
 from events.models import Event
-from snapagg_project import throttling
 from snapagg_project.settings import env_rate
 from tests.conftest import event, uses_redis
 from tests.factories import UserFactory
@@ -132,7 +132,7 @@ def test_ingest_still_answers_202_when_the_cache_is_down(caplog, monkeypatch):
     monkeypatch.setattr(throttling, "_cache_paused_until", 0.0)
     client = _client("bot-in-outage")
 
-    with caplog.at_level(logging.WARNING, logger="snapagg_project.throttling"):
+    with caplog.at_level(logging.WARNING, logger="common.throttling"):
         statuses = [_post(client, f"e{i}").status_code for i in range(3)]
 
     assert statuses == [202, 202, 202]

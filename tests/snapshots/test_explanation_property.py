@@ -15,10 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aggregation.models import DayTotal
+from aggregation.selectors import snapshot_contributions
 from events.models import QuarantinedEvent, QuarantineStatus
-from events.selectors import contribution_events, event_state, snapshot_contributions
-from events.services import quarantine_accept, quarantine_reject
+from events.selectors.events import event_state
+from events.services.quarantine import quarantine_accept, quarantine_reject
 from snapshots.models import Snapshot
+from snapshots.selectors.explanations import contribution_events
 from tests.conftest import Pipeline, event
 from tests.factories import MetricFactory
 

@@ -7,27 +7,23 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from decimal import Decimal
 from io import StringIO
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.db.models import Sum
 
 from aggregation.models import DayTotal
-from events.models import (
-    BatchStatus,
-    Conflict,
-    Event,
-    IngestBatch,
-    IngestChannel,
-    QuarantinedEvent,
-)
+from events.models import BatchStatus, Conflict, Event, IngestBatch, IngestChannel, QuarantinedEvent
 from snapshots import replay as replay_module
 from snapshots.models import RunTrigger, Snapshot, SnapshotReason, SnapshotRun
-from snapshots.selectors import snapshot_table_digest
-from tests.conftest import PROJECT_ROOT
+from snapshots.selectors.history import snapshot_table_digest
+from tests.conftest import PROJECT_ROOT, test_database_url
 from tests.snapshots.conftest import DAY0, by_arrival, replay_fresh, story_events, write_log
 
 pytestmark = pytest.mark.django_db
@@ -198,7 +194,24 @@ def test_metric_and_window_options_select_the_events_replayed(story_log):
     assert SnapshotRun.objects.order_by("-started_at").first().started_at <= window_end
 
 
-def test_a_separate_process_on_a_fresh_sqlite_database_prints_the_same_digest(tmp_path, story_log):
+@pytest.fixture
+def fresh_database_url() -> Iterator[str]:
+    """An empty database of its own on the same PostgreSQL server, dropped afterwards."""
+    name = f"{connection.settings_dict['NAME']}_replay"[:63]
+    url = test_database_url().rsplit("/", 1)[0] + f"/{name}"
+    admin = psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True)
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def test_a_separate_process_on_a_fresh_database_prints_the_same_digest(
+    tmp_path, story_log, fresh_database_url
+):
     here = _digest(replay_fresh(story_log, interval="2h"))
     script = (
         "import datetime as dt, django; django.setup()\n"
@@ -210,11 +223,11 @@ def test_a_separate_process_on_a_fresh_sqlite_database_prints_the_same_digest(tm
         f"call_command('replay', {str(story_log)!r}, interval='2h')\n"
     )
     env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "CELERY_BROKER_URL"}
+        **os.environ,
+        "DATABASE_URL": fresh_database_url,
+        "SNAPAGG_VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "snapagg_project.settings",
     }
-    env |= {"SNAPAGG_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "snapagg_project.settings"}
 
     result = subprocess.run(
         [sys.executable, "-c", script],

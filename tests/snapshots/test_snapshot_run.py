@@ -17,8 +17,8 @@ from snapshots.models import (
     SnapshotReason,
     SnapshotRun,
 )
-from snapshots.selectors import snapshot_as_of
-from snapshots.services import SNAPSHOT_LOCK, SnapshotRunBusy, snapshot_run_execute
+from snapshots.selectors.history import snapshot_as_of
+from snapshots.services.run import SNAPSHOT_LOCK, SnapshotRunBusy, snapshot_run_execute
 from tests.conftest import T0, event
 from tests.locks import advisory_lock_held_elsewhere
 

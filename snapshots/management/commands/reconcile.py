@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from aggregation.models import Metric, ReconcileTrigger
-from aggregation.services import reconcile_run
+from snapshots.services.reconcile import reconcile_execute
 
 
 def _date(raw: str) -> dt.date:
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             metric = Metric.objects.filter(name=options["metric"]).first()
             if metric is None:
                 raise CommandError(f"Unknown metric {options['metric']!r}.")
-        run = reconcile_run(
+        run = reconcile_execute(
             now=timezone.now(),
             trigger=ReconcileTrigger.COMMAND,
             metric=metric,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
+
 
 def periodic_task_ensure(
     apps: Any,
@@ -32,7 +34,24 @@ def periodic_task_ensure(
         CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
         schedule["crontab"], _ = CrontabSchedule.objects.get_or_create(**crontab)
     PeriodicTask.objects.create(name=name, task=task, description=description, **schedule)
+    periodic_tasks_changed(apps)
 
 
 def periodic_task_remove(apps: Any, *, task: str) -> None:
     apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(task=task).delete()
+    periodic_tasks_changed(apps)
+
+
+def periodic_task_rename(apps: Any, *, old: str, new: str) -> None:
+    """Point the schedules of task `old` at task `new` (a task that moved module)."""
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    if PeriodicTask.objects.filter(task=old).update(task=new):
+        periodic_tasks_changed(apps)
+
+
+def periodic_tasks_changed(apps: Any) -> None:
+    """What PeriodicTasks.update_changed() does, for historical models: a running beat
+    (DatabaseScheduler) re-reads its schedules only when this row's time moves, and the
+    real model's save signals do not fire for historical models in a migration."""
+    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
+    PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})

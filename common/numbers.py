@@ -20,13 +20,3 @@ def decimal_str(value: Decimal) -> str:
 def signed_decimal_str(value: Decimal) -> str:
     text = decimal_str(value)
     return text if text.startswith("-") else f"+{text}"
-
-
-SUM_QUANTUM = Decimal("0.000001")  # values carry at most 6 decimal places
-
-
-def sql_sum(value: Decimal | None) -> Decimal:
-    """A SUM() of decimal columns as exact as the stored values: SQLite has no decimal
-    arithmetic and adds floats (a hundred 0.1 come back as 9.99999999999998), which
-    rounding to the values' 6 places undoes; on PostgreSQL (numeric) it changes nothing."""
-    return Decimal(0) if value is None else value.quantize(SUM_QUANTUM)

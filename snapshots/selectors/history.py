@@ -31,6 +31,20 @@ def snapshot_as_of(*, day_total: DayTotal, as_of: dt.datetime) -> Snapshot | Non
     )
 
 
+def latest_snapshots(day_total_ids: QuerySet) -> dict[int, Snapshot]:
+    """Each day's latest snapshot (for the reconcile)."""
+    # Correlated on the unique (day_total, sequence) index: one index probe per day.
+    latest_sequence = (
+        Snapshot.objects.filter(day_total_id=OuterRef("day_total_id"))
+        .order_by("-sequence")
+        .values("sequence")[:1]
+    )
+    snapshots = Snapshot.objects.filter(
+        day_total_id__in=day_total_ids, sequence=Subquery(latest_sequence)
+    ).only("day_total_id", "sequence", "value", "event_count")
+    return {snapshot.day_total_id: snapshot for snapshot in snapshots}
+
+
 def snapshot_run_last_completed() -> SnapshotRun | None:
     return SnapshotRun.objects.filter(outcome=RunOutcome.OK).order_by("-started_at", "-id").first()
 
@@ -87,8 +101,8 @@ _SIX_PLACES = Decimal("0.000001")
 
 
 def _canonical(value: object) -> str:
-    """One spelling per value whatever the database: decimals with six places, instants
-    in UTC, so the digest of PostgreSQL and SQLite histories can be compared."""
+    """One spelling per value: decimals with six places, instants in UTC, so digests of
+    two histories compare equal when the histories do."""
     if isinstance(value, Decimal):
         return f"{(value + 0).quantize(_SIX_PLACES):f}"  # + 0 turns -0 into 0
     if isinstance(value, dt.datetime):

@@ -1,30 +1,31 @@
-"""Writes about day totals: the reconcile that recomputes every total from first principles.
+"""The reconcile that recomputes every total from first principles, and its record.
 
 Reconcile is the check behind promise 6: the incremental totals must equal what the stored
 events say, the contributions must add up to the totals, and each day's latest snapshot must
 equal the contributions it covers. It reads O(events in range): it belongs to a nightly job
 and to operators, never to the hot path.
+
+The events and the snapshots live in the layers above this one, so their figures come in as
+callables (snapshots.services.reconcile passes them); the ledger checks and the record of
+the run are this layer's own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Q, QuerySet, Sum
 
-from aggregation.models import DayTotal, Metric, ReconcileRun
+from aggregation.models import Contribution, DayTotal, Metric, ReconcileRun
 from aggregation.selectors import day_total_list
-from events.models import BatchStatus, Contribution, Event, QuarantineStatus
-from snapagg_project.db import is_postgresql
-from snapagg_project.numbers import decimal_str
-from snapshots.models import Snapshot
+from common.numbers import decimal_str
 
 ZERO = Decimal(0)
 DRIFT_DETAIL_LIMIT = 1000
@@ -42,10 +43,30 @@ class Drift:
     recomputed: str
 
 
+class EventFigures(Protocol):
+    """What the events layer says of one day: the sum and count of its counted events."""
+
+    value: Decimal
+    count: int
+
+
+class SnapshotFigures(Protocol):
+    """What the snapshots layer says of one day: its latest snapshot."""
+
+    sequence: int
+    value: Decimal
+    event_count: int
+
+
 @dataclass(frozen=True)
-class _EventSums:
+class _NoEvents:
     value: Decimal = ZERO
     count: int = 0
+
+
+# Each takes a queryset of day total ids and returns figures by day total id.
+EventSumsReader = Callable[[QuerySet], dict[int, EventFigures]]
+LatestSnapshotsReader = Callable[[QuerySet], dict[int, SnapshotFigures]]
 
 
 @dataclass(frozen=True)
@@ -62,34 +83,6 @@ def _day_totals_in(
     metric: Metric | None, day_from: dt.date | None, day_to: dt.date | None
 ) -> QuerySet[DayTotal]:
     return day_total_list(metric=metric, day_from=day_from, day_to=day_to)
-
-
-def _counted_events(day_totals: QuerySet[DayTotal]) -> QuerySet[Event]:
-    """The events each total should count: those of applied batches, less those held or
-    rejected in quarantine (accepted ones count)."""
-    return Event.objects.filter(
-        day_total_id__in=day_totals.values("pk"), batch__status=BatchStatus.APPLIED
-    ).filter(Q(quarantine__isnull=True) | Q(quarantine__status=QuarantineStatus.ACCEPTED))
-
-
-# SQLite has no decimal arithmetic: its SUM() adds floats (7028.99 comes back as
-# 7028.98999999999). There the values are fetched and added up as Decimals instead.
-
-
-def _counted_event_sums(day_totals: QuerySet[DayTotal]) -> dict[int, _EventSums]:
-    events = _counted_events(day_totals)
-    if is_postgresql():
-        rows = events.values("day_total_id").annotate(total=Sum("value"), count=Count("pk"))
-        return {
-            row["day_total_id"]: _EventSums(row["total"] or ZERO, row["count"])
-            for row in rows.order_by()
-        }
-    totals: dict[int, Decimal] = defaultdict(Decimal)
-    counts: dict[int, int] = defaultdict(int)
-    for day_total_id, value in events.values_list("day_total_id", "value").iterator(5000):
-        totals[day_total_id] += value
-        counts[day_total_id] += 1
-    return {pk: _EventSums(totals[pk], counts[pk]) for pk in totals}
 
 
 def _contribution_sums_sql(contributions: QuerySet[Contribution]) -> dict[int, _ContributionSums]:
@@ -115,50 +108,9 @@ def _contribution_sums_sql(contributions: QuerySet[Contribution]) -> dict[int, _
     }
 
 
-def _contribution_sums_python(
-    contributions: QuerySet[Contribution],
-) -> dict[int, _ContributionSums]:
-    sums: dict[int, _ContributionSums] = {}
-    rows = contributions.values_list(
-        "day_total_id",
-        "value",
-        "event_count",
-        "late_event_count",
-        "too_late_event_count",
-        "snapshot_sequence",
-    )
-    for day_total_id, value, events, late, too_late, sequence in rows.iterator(5000):
-        before = sums.get(day_total_id, _ContributionSums())
-        stamped = sequence is not None
-        sums[day_total_id] = _ContributionSums(
-            value=before.value + value,
-            events=before.events + events,
-            late=before.late + late,
-            too_late=before.too_late + too_late,
-            stamped_value=before.stamped_value + (value if stamped else ZERO),
-            stamped_events=before.stamped_events + (events if stamped else 0),
-        )
-    return sums
-
-
 def _contribution_sums(day_totals: QuerySet[DayTotal]) -> dict[int, _ContributionSums]:
     contributions = Contribution.objects.filter(day_total_id__in=day_totals.values("pk"))
-    if is_postgresql():
-        return _contribution_sums_sql(contributions)
-    return _contribution_sums_python(contributions)
-
-
-def _latest_snapshots(day_totals: QuerySet[DayTotal]) -> dict[int, Snapshot]:
-    # Correlated on the unique (day_total, sequence) index: one index probe per day.
-    latest_sequence = (
-        Snapshot.objects.filter(day_total_id=OuterRef("day_total_id"))
-        .order_by("-sequence")
-        .values("sequence")[:1]
-    )
-    snapshots = Snapshot.objects.filter(
-        day_total_id__in=day_totals.values("pk"), sequence=Subquery(latest_sequence)
-    ).only("day_total_id", "sequence", "value", "event_count")
-    return {snapshot.day_total_id: snapshot for snapshot in snapshots}
+    return _contribution_sums_sql(contributions)
 
 
 def _figure(value: Decimal | int | None) -> str:
@@ -169,9 +121,9 @@ def _figure(value: Decimal | int | None) -> str:
 
 def _day_checks(
     day_total: DayTotal,
-    events: _EventSums,
+    events: EventFigures,
     contributions: _ContributionSums,
-    snapshot: Snapshot | None,
+    snapshot: SnapshotFigures | None,
 ) -> Iterator[tuple[str, Decimal | int | None, Decimal | int | None]]:
     """(check, stored, recomputed) for every figure of one day."""
     yield "value = sum of its counted events", day_total.value, events.value
@@ -200,10 +152,15 @@ def _day_checks(
     yield "last snapshot value = latest snapshot", day_total.snapshot_value, latest_value
 
 
-def _drift_find(day_totals: QuerySet[DayTotal]) -> tuple[int, list[Drift]]:
-    event_sums = _counted_event_sums(day_totals)
+def _drift_find(
+    day_totals: QuerySet[DayTotal],
+    event_sums_read: EventSumsReader,
+    latest_snapshots_read: LatestSnapshotsReader,
+) -> tuple[int, list[Drift]]:
+    ids = day_totals.values("pk")
+    event_sums = event_sums_read(ids)
     contribution_sums = _contribution_sums(day_totals)
-    latest = _latest_snapshots(day_totals)
+    latest = latest_snapshots_read(ids)
     checked = 0
     drift: list[Drift] = []
     ordered = day_totals.select_related("metric").order_by("metric__name", "day")
@@ -211,7 +168,7 @@ def _drift_find(day_totals: QuerySet[DayTotal]) -> tuple[int, list[Drift]]:
         checked += 1
         figures = _day_checks(
             day_total,
-            event_sums.get(day_total.pk, _EventSums()),
+            event_sums.get(day_total.pk, _NoEvents()),
             contribution_sums.get(day_total.pk, _ContributionSums()),
             latest.get(day_total.pk),
         )
@@ -233,11 +190,11 @@ def _drift_find(day_totals: QuerySet[DayTotal]) -> tuple[int, list[Drift]]:
 def _consistent_reads() -> Iterator[None]:
     """One snapshot of the database for every query of the reconcile, so an apply that
     commits halfway through cannot show up as drift. PostgreSQL needs REPEATABLE READ for
-    that (READ COMMITTED sees each statement's own snapshot); SQLite transactions already
-    are. Inside an outer transaction (tests) the outer one's isolation applies."""
+    that (READ COMMITTED sees each statement's own snapshot). Inside an outer transaction
+    (tests) the outer one's isolation applies."""
     outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if outermost and is_postgresql():
+        if outermost:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield
@@ -247,6 +204,8 @@ def reconcile_run(
     *,
     now: dt.datetime,
     trigger: str,
+    event_sums_read: EventSumsReader,
+    latest_snapshots_read: LatestSnapshotsReader,
     metric: Metric | None = None,
     day_from: dt.date | None = None,
     day_to: dt.date | None = None,
@@ -254,7 +213,9 @@ def reconcile_run(
     """Recompute every day total in range and record the outcome (drift or none)."""
     started = time.perf_counter()
     with _consistent_reads():
-        checked, drift = _drift_find(_day_totals_in(metric, day_from, day_to))
+        checked, drift = _drift_find(
+            _day_totals_in(metric, day_from, day_to), event_sums_read, latest_snapshots_read
+        )
     return ReconcileRun.objects.create(
         trigger=trigger,
         started_at=now,

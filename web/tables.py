@@ -12,10 +12,10 @@ from django.utils.safestring import SafeString
 from aggregation.calendar import DayStatus
 from aggregation.descriptions import completeness_sentence, day_badge
 from aggregation.models import DayTotal
-from aggregation.selectors import arrival_profile, completeness_from_profile
 from aggregation.templatetags.snapagg import badge_html, change_html, time_html
-from snapagg_project.formatting import day_text, figure, signed_figure
-from snapagg_project.tables import NUMBER, TEXT, PageTable
+from common.formatting import day_text, figure, signed_figure
+from common.tables import NUMBER, TEXT, PageTable
+from events.selectors.lateness import arrival_profile, completeness_from_profile
 from snapshots.models import SnapshotReason
 
 

@@ -15,20 +15,12 @@ def advisory_lock_key(name: str) -> int:
 def advisory_xact_lock_try(name: str) -> bool:
     """Take a transaction-scoped lock named `name`, or return False if another session has it.
 
-    On PostgreSQL this is `pg_try_advisory_xact_lock`: released at commit or rollback, so a
-    crashed holder can never leave it stuck. SQLite has no such lock, but with
-    transaction_mode=IMMEDIATE every write transaction already holds the database-wide write
-    lock, so two holders cannot overlap there either.
+    `pg_try_advisory_xact_lock`: released at commit or rollback, so a crashed holder can
+    never leave it stuck.
     """
-    if connection.vendor != "postgresql":
-        return True
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [advisory_lock_key(name)])
         return bool(cursor.fetchone()[0])
-
-
-def is_postgresql() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def text_storable(value: str) -> bool:

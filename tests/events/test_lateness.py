@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from aggregation import selectors
 from aggregation.models import Metric
-from aggregation.selectors import day_completeness, lateness_stats
+from events.selectors import lateness
+from events.selectors.lateness import day_completeness, lateness_stats
 from tests.conftest import T0, event
 
 pytestmark = pytest.mark.django_db
@@ -34,15 +34,6 @@ def small_log(pipeline):
     return Metric.objects.get(name="default")
 
 
-@pytest.fixture(params=["database", "python"])
-def computed_by(request, monkeypatch):
-    """Every figure is checked as the database computes it and as the fallback does."""
-    if request.param == "python":
-        monkeypatch.setattr(selectors, "is_postgresql", lambda: False)
-    return request.param
-
-
-@pytest.mark.usefixtures("computed_by")
 def test_lateness_percentiles_match_a_hand_computed_log(small_log):
     stats = lateness_stats(metric=small_log, day_from=DAY, day_to=DAY)
 
@@ -69,7 +60,6 @@ def test_lateness_percentiles_match_a_hand_computed_log(small_log):
     assert overall.captures_99 == 30 * HOUR
 
 
-@pytest.mark.usefixtures("computed_by")
 def test_lateness_recommends_raising_an_allowed_lateness_that_lets_too_many_in_late(small_log):
     stats = lateness_stats(metric=small_log, day_from=DAY, day_to=DAY)
 
@@ -80,7 +70,6 @@ def test_lateness_recommends_raising_an_allowed_lateness_that_lets_too_many_in_l
     assert "1 day 6 h would have captured 99%" in stats.recommendation
 
 
-@pytest.mark.usefixtures("computed_by")
 def test_lateness_recommends_lowering_an_allowed_lateness_far_longer_than_needed(small_log):
     small_log.allowed_lateness = dt.timedelta(days=5)
     small_log.save()
@@ -90,7 +79,6 @@ def test_lateness_recommends_lowering_an_allowed_lateness_far_longer_than_needed
     assert "Lowering the allowed lateness to 1 day 6 h" in stats.recommendation
 
 
-@pytest.mark.usefixtures("computed_by")
 def test_lateness_says_nothing_when_the_allowed_lateness_fits(small_log):
     small_log.allowed_lateness = 40 * HOUR
     small_log.save()
@@ -100,7 +88,6 @@ def test_lateness_says_nothing_when_the_allowed_lateness_fits(small_log):
     assert stats.recommendation is None
 
 
-@pytest.mark.usefixtures("computed_by")
 def test_lateness_of_a_range_without_events_is_empty(small_log):
     later = DAY + dt.timedelta(days=3)
 
@@ -170,7 +157,6 @@ def arrival_history(pipeline):
     return pipeline
 
 
-@pytest.mark.usefixtures("computed_by")
 @pytest.mark.parametrize(
     ("now", "expected"),
     [
@@ -190,7 +176,6 @@ def test_completeness_is_the_share_of_a_recent_day_in_by_the_same_age(
     assert day_completeness(day_total=day_total, now=now) == expected
 
 
-@pytest.mark.usefixtures("computed_by")
 def test_completeness_is_null_for_final_days_and_between_0_and_1_otherwise(arrival_history):
     now = DAY_END + 2 * HOUR
     final = arrival_history.total(REFERENCE)
@@ -217,7 +202,7 @@ def test_the_day_api_gives_completeness_null_for_final_days(arrival_history, api
 
 
 def test_the_lateness_histogram_counts_events_per_bucket(small_log):
-    buckets = selectors.lateness_histogram(metric=small_log, day_from=DAY, day_to=DAY)
+    buckets = lateness.lateness_histogram(metric=small_log, day_from=DAY, day_to=DAY)
 
     assert [(b.label, b.count) for b in buckets] == [
         ("under 1 min", 4),  # web: 10, 20, 30, 40 s

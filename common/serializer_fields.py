@@ -7,7 +7,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from snapagg_project.numbers import decimal_str
+from common.numbers import decimal_str
 
 
 @extend_schema_field({"type": "string", "format": "decimal", "example": "12.50"})

@@ -1,12 +1,12 @@
 """How numbers, times and durations read on the pages: exact decimals with thousands
-separators, times in the reporting time zone with its name, durations in words."""
+separators, times in a given zone with its name, durations in words."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
 
-from snapagg_project.numbers import decimal_str
+from common.numbers import decimal_str
 
 
 def figure(value: Decimal) -> str:
@@ -23,12 +23,9 @@ def signed_figure(value: Decimal) -> str:
     return f"\N{MINUS SIGN}{text[1:]}" if text.startswith("-") else f"+{text}"
 
 
-def local_time(instant: dt.datetime, *, year: int | None = None) -> str:
-    """ "23 Nov 00:00 UTC" in the reporting zone; the year is added when it is not `year`."""
-    # Imported here: aggregation.selectors itself uses this module's duration_text.
-    from aggregation.selectors import reporting_timezone
-
-    local = instant.astimezone(reporting_timezone())
+def zone_time(instant: dt.datetime, *, tz: dt.tzinfo, year: int | None = None) -> str:
+    """ "23 Nov 00:00 UTC" in zone `tz`; the year is added when it is not `year`."""
+    local = instant.astimezone(tz)
     day = f"{local.day} {local:%b}"
     if year is None or local.year != year:
         day += f" {local.year}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from snapagg_project.access import VIEWER_GROUP, can_operate  # the pages' rules
+from common.access import VIEWER_GROUP, can_operate  # the pages' rules
 
 
 def user_is_viewer(user: object) -> bool:

@@ -8,7 +8,7 @@ from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
-from snapagg_project.access import VIEWER_GROUP
+from common.access import VIEWER_GROUP
 
 
 class TokenAuthentication(authentication.TokenAuthentication):

@@ -1,0 +1,191 @@
+"""The day totals and their ledger of contributions: the only code that writes either.
+
+Events (apply, quarantine) and snapshots (the snapshot job) call these functions; the
+statements that create, lock, increment and mark day totals all live here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+
+from aggregation.calendar import day_end
+from aggregation.models import DayTotal, final_at_sql
+from aggregation.selectors import day_total_ids, reporting_timezone
+
+
+def day_totals_ensure(pairs: Iterable[tuple[int, dt.date]]) -> dict[tuple[int, dt.date], int]:
+    """Create any missing day totals and return their ids by (metric_id, day).
+
+    Rows are inserted in sorted order so two concurrent ingests that create the same new
+    days wait on each other in the same order instead of deadlocking.
+    """
+    ordered = sorted(set(pairs))
+    if not ordered:
+        return {}
+    tz = reporting_timezone()
+    DayTotal.objects.bulk_create(
+        [DayTotal(metric_id=m, day=d, day_end=day_end(d, tz)) for m, d in ordered],
+        ignore_conflicts=True,
+    )
+    return day_total_ids(ordered)
+
+
+def day_totals_lock(ids: Iterable[int]) -> dict[int, DayTotal]:
+    """Lock day totals in id order (a fixed order, so concurrent lockers cannot deadlock).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: an ingest inserting events checks its foreign key
+    to the day total with FOR KEY SHARE, which FOR UPDATE would block (and, with the checks
+    running in event order, deadlock against this id order). The totals' own writers still
+    exclude each other.
+    """
+    locked = (
+        DayTotal.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("metric")
+        .filter(pk__in=sorted(set(ids)))
+        .order_by("pk")
+    )
+    return {day_total.pk: day_total for day_total in locked}
+
+
+# The caller's query (one row per day total, its first column day_total_id) and the lock
+# of those totals in one round trip. The locks are taken in id order (ORDER BY runs before
+# the row locks), like day_totals_lock, so lockers cannot deadlock.
+_LOCK_GROUPED = f"""
+SELECT g.*, d.snapshot_count, d.finalized, m.too_late_policy, {final_at_sql("d", "m")}
+FROM ({{grouped}}) g
+JOIN aggregation_daytotal d ON d.id = g.day_total_id
+JOIN aggregation_metric m ON m.id = d.metric_id
+ORDER BY d.id
+FOR NO KEY UPDATE OF d
+"""
+
+
+def day_totals_lock_grouped(*, grouped_sql: str, params: Sequence[object]) -> list[tuple]:
+    """Run `grouped_sql` (rows keyed by a first column named day_total_id) and lock the day
+    totals it names, in one statement. Each row comes back followed by the locked total's
+    snapshot_count, finalized, its metric's too_late_policy and when it turns final."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_GROUPED.format(grouped=grouped_sql), params)
+        return cursor.fetchall()
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One amount to add to one (locked) day total: a batch's events on that day, or
+    events accepted from quarantine (batch_id None)."""
+
+    day_total_id: int
+    kind: str
+    value: Decimal
+    event_count: int
+    late_event_count: int = 0
+    too_late_event_count: int = 0
+    batch_id: int | None = None
+
+
+# Appending the contributions and adding them to their (already locked) totals is one
+# statement: the totals can never move without the ledger rows that explain them.
+_LEDGER_APPEND = """
+WITH added AS (
+    INSERT INTO aggregation_contribution
+        (day_total_id, batch_id, kind, value, event_count, late_event_count,
+         too_late_event_count, applied_at)
+    SELECT c.day_total_id, c.batch_id, c.kind, c.value, c.events, c.late, c.too_late, %s
+    FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::numeric[], %s::integer[],
+                %s::integer[], %s::integer[])
+         AS c(day_total_id, batch_id, kind, value, events, late, too_late)
+    RETURNING id, day_total_id, value, event_count, late_event_count, too_late_event_count
+), totals AS (
+    UPDATE aggregation_daytotal d
+    SET value = d.value + a.value,
+        event_count = d.event_count + a.event_count,
+        late_event_count = d.late_event_count + a.late_event_count,
+        too_late_event_count = d.too_late_event_count + a.too_late_event_count,
+        revision = d.revision + 1,
+        last_applied_at = %s
+    FROM added a
+    WHERE d.id = a.day_total_id
+)
+SELECT day_total_id, id FROM added
+"""
+
+
+def ledger_append(*, entries: Sequence[LedgerEntry], now: dt.datetime) -> dict[int, int]:
+    """Append contributions and add them to their day totals, in one statement; at most one
+    entry per day total. The caller holds the day totals' locks (day_totals_lock) in its
+    transaction. Returns the new contribution id by day total id."""
+    if not entries:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LEDGER_APPEND,
+            [
+                now,
+                [e.day_total_id for e in entries],
+                [e.batch_id for e in entries],
+                [e.kind for e in entries],
+                [e.value for e in entries],
+                [e.event_count for e in entries],
+                [e.late_event_count for e in entries],
+                [e.too_late_event_count for e in entries],
+                now,
+            ],
+        )
+        return dict(cursor.fetchall())
+
+
+@dataclass(frozen=True)
+class SnapshotMark:
+    """What a snapshot took from one day total: the total now matches it."""
+
+    day_total_id: int
+    sequence: int
+    value: Decimal
+    final: bool
+    restatement: bool
+
+
+# Marking the day totals and stamping the contributions a snapshot covers is one statement.
+_MARK_AND_STAMP = """
+WITH marked AS (
+    UPDATE aggregation_daytotal d
+    SET snapshot_revision = d.revision,
+        snapshot_count = s.sequence,
+        snapshot_value = s.value,
+        last_snapshot_at = %s,
+        finalized = d.finalized OR s.final,
+        restated = d.restated OR s.restatement
+    FROM unnest(%s::bigint[], %s::integer[], %s::numeric[], %s::boolean[], %s::boolean[])
+         AS s(id, sequence, value, final, restatement)
+    WHERE d.id = s.id
+    RETURNING d.id, s.sequence
+)
+UPDATE aggregation_contribution c
+SET snapshot_sequence = m.sequence
+FROM marked m
+WHERE c.day_total_id = m.id AND c.snapshot_sequence IS NULL
+"""
+
+
+def day_totals_mark_snapshotted(*, marks: Sequence[SnapshotMark], now: dt.datetime) -> None:
+    """Record that each (locked) day total was copied into a snapshot, and stamp its
+    unassigned contributions with that snapshot's sequence: the explanation of the change."""
+    if not marks:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MARK_AND_STAMP,
+            [
+                now,
+                [m.day_total_id for m in marks],
+                [m.sequence for m in marks],
+                [m.value for m in marks],
+                [m.final for m in marks],
+                [m.restatement for m in marks],
+            ],
+        )
