@@ -38,9 +38,9 @@ class DayStatusFilter(admin.SimpleListFilter):
             case DayStatus.LIVE:
                 return queryset.filter(day_end__gt=now)
             case DayStatus.PROVISIONAL:
-                return with_final.filter(day_end__lte=now, final_at__gt=now)
+                return with_final.filter(day_end__lte=now, final_instant__gt=now)
             case DayStatus.FINAL:
-                return with_final.filter(final_at__lte=now)
+                return with_final.filter(final_instant__lte=now)
         return queryset
 
 

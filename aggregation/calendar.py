@@ -28,11 +28,16 @@ def day_end(day: dt.date, tz: ZoneInfo) -> dt.datetime:
     return day_start(day + dt.timedelta(days=1), tz)
 
 
+def final_at(*, day_end: dt.datetime, allowed_lateness: dt.timedelta) -> dt.datetime:
+    """When a day turns final: its end plus the allowed lateness (the rule, in Python)."""
+    return day_end + allowed_lateness
+
+
 def day_status(
     *, day_end: dt.datetime, allowed_lateness: dt.timedelta, now: dt.datetime
 ) -> DayStatus:
     if now < day_end:
         return DayStatus.LIVE
-    if now < day_end + allowed_lateness:
+    if now < final_at(day_end=day_end, allowed_lateness=allowed_lateness):
         return DayStatus.PROVISIONAL
     return DayStatus.FINAL

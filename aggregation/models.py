@@ -10,6 +10,7 @@ from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.urls import reverse
 
 from aggregation.calendar import DayStatus, day_status
+from aggregation.calendar import final_at as day_final_at
 
 # Totals can hold many event values (each below 10^14) without overflowing.
 TOTAL_DIGITS = 28
@@ -80,8 +81,8 @@ class Metric(models.Model):
 
 
 # "When a day turns final": its end plus its metric's allowed lateness. Written once for
-# Python (DayTotal.final_at, calendar.day_status), once for the ORM (FINAL_AT) and once
-# for raw SQL (final_at_sql); every caller uses one of these.
+# Python (calendar.final_at), once for the ORM (FINAL_AT) and once for raw SQL
+# (final_at_sql); every caller uses one of these.
 FINAL_AT = ExpressionWrapper(
     F("day_end") + F("metric__allowed_lateness"), output_field=DateTimeField()
 )
@@ -94,11 +95,11 @@ def final_at_sql(day_total: str = "d", metric: str = "m") -> str:
 
 class DayTotalQuerySet(models.QuerySet):
     def with_final_at(self) -> DayTotalQuerySet:
-        return self.annotate(final_at=FINAL_AT)
+        return self.annotate(final_instant=FINAL_AT)
 
     def final_by(self, now: dt.datetime) -> DayTotalQuerySet:
         """Days that are final at `now`."""
-        return self.with_final_at().filter(final_at__lte=now)
+        return self.with_final_at().filter(final_instant__lte=now)
 
 
 class DayTotal(models.Model):
@@ -187,7 +188,7 @@ class DayTotal(models.Model):
 
     @property
     def final_at(self) -> dt.datetime:
-        return self.day_end + self.metric.allowed_lateness
+        return day_final_at(day_end=self.day_end, allowed_lateness=self.metric.allowed_lateness)
 
     @property
     def unsnapshotted_change(self) -> Decimal:

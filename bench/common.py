@@ -32,11 +32,11 @@ BENCH_QUEUE = "snapagg_bench"
 # that point at these.
 DATA_TABLES = [
     "events_event",
-    "events_contribution",
+    "aggregation_contribution",
     "events_conflict",
     "events_quarantinedevent",
     "events_ingestbatch",
-    "events_workerheartbeat",
+    "web_workerheartbeat",
     "aggregation_daytotal",
     "snapshots_snapshot",
     "snapshots_snapshotrun",
@@ -274,7 +274,7 @@ class Stack:
         self._wait_ready(hostnames)
 
     def _wait_ready(self, hostnames: list[str]) -> None:
-        from events.models import WorkerHeartbeat
+        from web.models import WorkerHeartbeat
 
         def web_up() -> bool:
             self._check_alive()

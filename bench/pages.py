@@ -56,9 +56,9 @@ def _load(days: int, per_day: int) -> dict[str, str]:
     """Day totals and snapshots written straight to the database (a history this long
     would take hours through the snapshot job), plus the events behind one snapshot."""
     from aggregation.calendar import day_end
-    from aggregation.models import DayTotal, Metric
+    from aggregation.models import Contribution, DayTotal, Metric
     from aggregation.selectors import reporting_timezone
-    from events.models import BatchStatus, Contribution, Event, IngestBatch, IngestChannel
+    from events.models import BatchStatus, Event, IngestBatch, IngestChannel
     from snapshots.models import Snapshot, SnapshotReason, SnapshotRun
 
     data_reset()

@@ -39,7 +39,8 @@ EVENTS_PER_CHANGED_DAY = 100
 def _change_days(round_index: int, clock: dt.datetime, days: int) -> None:
     """One batch of late events on CHANGED_DAYS days spread over the history."""
     from events.models import IngestChannel
-    from events.services import batch_apply, events_ingest
+    from events.services.apply import batch_apply
+    from events.services.ingest import events_ingest
 
     first_day = history_first_day(days)
     stride = days // CHANGED_DAYS
@@ -71,7 +72,7 @@ def _timed_run(clock: dt.datetime) -> tuple[float, int, int]:
     from django.test.utils import CaptureQueriesContext
 
     from snapshots.models import RunTrigger
-    from snapshots.services import snapshot_run_execute
+    from snapshots.services.run import snapshot_run_execute
 
     with CaptureQueriesContext(connection) as queries:
         started = time.perf_counter()

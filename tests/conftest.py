@@ -183,8 +183,8 @@ wait_for = _wait_for
 def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[WorkerProcess]:
     """A real `celery worker` process on the real broker and the test database."""
     _require(uses_redis(), "Redis (CELERY_BROKER_URL=redis://...)")
-    from events.models import WorkerHeartbeat
     from snapagg_project.celery import app
+    from web.models import WorkerHeartbeat
 
     app.control.purge()
     env = {

@@ -68,10 +68,10 @@ CHECKS = {
     "contributions_off_from_totals": """
         SELECT count(*) FROM aggregation_daytotal t
         LEFT JOIN (SELECT day_total_id, sum(value) AS value, sum(event_count) AS n
-                   FROM events_contribution GROUP BY day_total_id) c ON c.day_total_id = t.id
+                   FROM aggregation_contribution GROUP BY day_total_id) c ON c.day_total_id = t.id
         WHERE t.value <> coalesce(c.value, 0) OR t.event_count <> coalesce(c.n, 0)""",
     "contributions_twice_for_a_batch_day": """
-        SELECT count(*) FROM (SELECT 1 FROM events_contribution WHERE batch_id IS NOT NULL
+        SELECT count(*) FROM (SELECT 1 FROM aggregation_contribution WHERE batch_id IS NOT NULL
                               GROUP BY batch_id, day_total_id HAVING count(*) > 1) d""",
     "snapshot_sequence_duplicates": """
         SELECT count(*) FROM (SELECT 1 FROM snapshots_snapshot
@@ -92,7 +92,7 @@ CHECKS = {
     "snapshot_changes_unexplained": """
         SELECT count(*) FROM snapshots_snapshot s
         LEFT JOIN (SELECT day_total_id, snapshot_sequence, sum(value) AS value
-                   FROM events_contribution WHERE snapshot_sequence IS NOT NULL
+                   FROM aggregation_contribution WHERE snapshot_sequence IS NOT NULL
                    GROUP BY day_total_id, snapshot_sequence) c
                ON c.day_total_id = s.day_total_id AND c.snapshot_sequence = s.sequence
         WHERE s.change <> coalesce(c.value, 0)""",

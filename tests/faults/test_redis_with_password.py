@@ -21,7 +21,7 @@ import logging, sys
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 import django; django.setup()
 from django.core.cache import cache
-from events.selectors import broker_reachable
+from web.selectors import broker_reachable
 from events.services.enqueue import batch_enqueue_apply
 print("broker", broker_reachable())
 print("publish", batch_enqueue_apply(1))
