@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -23,6 +22,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil
+
+from harness.databases import database_create, database_name, database_url_with_name
+from harness.processes import ManagedProcess, Stack, manage_run
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
@@ -64,8 +66,7 @@ def bench_database_url() -> str:
             "Benchmarks need PostgreSQL: set DATABASE_URL=postgres://... (a database named "
             "<name>_bench is created beside it) or BENCH_DATABASE_URL."
         )
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=parts.path + "_bench"))
+    return database_url_with_name(base, database_name(base) + "_bench")
 
 
 def redacted(url: str) -> str:
@@ -98,18 +99,8 @@ def bench_environment(*, database_url: str, broker_url: str | None = None) -> di
 
 def database_prepare(database_url: str, env: dict[str, str]) -> None:
     """Create the benchmark database if needed and migrate it."""
-    import psycopg
-
-    parts = urlsplit(database_url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            admin.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
-    )
+    database_create(database_url)
+    manage_run("migrate", "--noinput", "-v0", env=env)
 
 
 def django_setup() -> None:
@@ -212,129 +203,66 @@ class Stopwatch:
 # --- Processes under test ------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def stack_start(env: dict[str, str], *, web_workers: int, celery_workers: int) -> Stack:
+    """gunicorn (as in the Procfile) and Celery workers (`-P threads -c 4`) on the benchmark
+    database and queue, with logs under var/bench/; ready once each worker's first
+    heartbeat is stored."""
+    from snapagg_project.celery import app
 
-
-def wait_until(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-
-
-@dataclass
-class Stack:
-    """gunicorn (as in the Procfile) and Celery worker processes on the benchmark database
-    and broker, with logs under var/bench/."""
-
-    env: dict[str, str]
-    web_workers: int = 2
-    celery_workers: int = 1
-    port: int = 0
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _spawn(self, name: str, command: list[str]) -> None:
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        with (LOG_DIR / f"{name}.log").open("wb") as log:
-            self.processes[name] = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+    app.control.purge()
+    stack = Stack(env=env, workdir=LOG_DIR, stop_grace=30)
+    try:
+        stack.start_web(
+            workers=web_workers, args=["--access-logfile", str(LOG_DIR / "web-access.log")]
+        )
+        for index in range(celery_workers):
+            hostname = f"bench{index}@{socket.gethostname()}"
+            stack.start_worker(
+                name=f"worker{index}",
+                hostname=hostname,
+                pool="threads",
+                concurrency=4,
+                args=(),
+                ready=_heartbeat_stored(hostname),
+                ready_timeout=60,
             )
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
 
-    def start(self) -> None:
-        from snapagg_project.celery import app
 
-        app.control.purge()
-        self.port = free_port()
-        self._spawn(
-            "web",
-            [
-                sys.executable, "-m", "gunicorn", "snapagg_project.wsgi",
-                "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.web_workers),
-                "--access-logfile", str(LOG_DIR / "web-access.log"),
-            ],
-        )  # fmt: skip
-        hostnames = [f"bench{index}@{socket.gethostname()}" for index in range(self.celery_workers)]
-        for index, hostname in enumerate(hostnames):
-            self._spawn(
-                f"worker{index}",
-                [
-                    sys.executable, "-m", "celery", "-A", "snapagg_project", "worker",
-                    "-P", "threads", "-c", "4", "-l", "info", "-n", hostname,
-                ],
-            )  # fmt: skip
-        self._wait_ready(hostnames)
+def _heartbeat_stored(hostname: str) -> Callable[[ManagedProcess], bool]:
+    from events.models import WorkerHeartbeat
 
-    def _wait_ready(self, hostnames: list[str]) -> None:
-        from events.models import WorkerHeartbeat
+    return lambda _: WorkerHeartbeat.objects.filter(hostname=hostname).exists()
 
-        def web_up() -> bool:
-            self._check_alive()
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/health/", timeout=2) as answer:
-                    return answer.status == 200
-            except OSError:
-                return False
 
-        def workers_up() -> bool:
-            self._check_alive()
-            return WorkerHeartbeat.objects.filter(hostname__in=hostnames).count() == len(hostnames)
+def stack_python_pids(stack: Stack) -> dict[str, int]:
+    """The processes that run application code: gunicorn's workers, Celery's workers."""
+    pids: dict[str, int] = {}
+    for name, process in stack.processes().items():
+        if name == "web":
+            for index, child in enumerate(psutil.Process(process.pid).children()):
+                pids[f"web-worker{index + 1}"] = child.pid
+        else:
+            pids[name] = process.pid
+    return pids
 
-        wait_until(web_up, timeout=60, what="gunicorn")
-        wait_until(workers_up, timeout=60, what="the Celery workers' first heartbeat")
 
-    def _check_alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                log = (LOG_DIR / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{name} exited with {process.returncode}:\n{log}")
-
-    def python_pids(self) -> dict[str, int]:
-        """The processes that run application code: gunicorn's workers, Celery's workers."""
-        pids: dict[str, int] = {}
-        for name, process in self.processes.items():
-            root = psutil.Process(process.pid)
+def stack_peaks(stack: Stack) -> list[tuple[str, float]]:
+    """Peak memory of every process of the stack, children included."""
+    found: list[tuple[str, float]] = []
+    for name, process in stack.processes().items():
+        tree = [psutil.Process(process.pid), *process.children()]
+        for index, member in enumerate(tree):
+            label = name if index == 0 else f"{name} child {index}"
             if name == "web":
-                for index, child in enumerate(root.children()):
-                    pids[f"web-worker{index + 1}"] = child.pid
-            else:
-                pids[name] = root.pid
-        return pids
-
-    def peaks(self) -> list[tuple[str, float]]:
-        """Peak memory of every process of the stack, children included."""
-        found: list[tuple[str, float]] = []
-        for name, process in self.processes.items():
-            tree = [psutil.Process(process.pid)]
-            tree += tree[0].children(recursive=True)
-            for index, member in enumerate(tree):
-                label = name if index == 0 else f"{name} child {index}"
-                if name == "web":
-                    label = "gunicorn master" if index == 0 else f"gunicorn worker {index}"
-                peak = peak_rss_mib(member.pid)
-                if peak is not None:
-                    found.append((label, peak))
-        return found
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self.processes.clear()
+                label = "gunicorn master" if index == 0 else f"gunicorn worker {index}"
+            peak = peak_rss_mib(member.pid)
+            if peak is not None:
+                found.append((label, peak))
+    return found
 
 
 # --- Report -------------------------------------------------------------------------------
