@@ -1,6 +1,7 @@
-"""Plumbing shared by the benchmark commands: a dedicated PostgreSQL database, the processes
-under test, the facts about the machine, and the report (printed, and appended to
-docs/benchmarks.md with the date, the machine and the exact command)."""
+"""Plumbing shared by the benchmark commands: a dedicated PostgreSQL database, the stack
+under test (processes from harness/), the facts about the machine, and the report (printed,
+and recorded in docs/benchmarks.md, in place of the last run of the same command, with the
+date, the machine and the exact command)."""
 
 from __future__ import annotations
 
@@ -397,9 +398,26 @@ class Report:
         )
 
     def emit(self) -> None:
+        """Print the figures, and record them in docs/benchmarks.md in place of the last
+        run of the same command (unless BENCH_NO_RECORD is set)."""
         load_after = load_average()
+        print(f"\n{self.title}\nload before {self.load_before}, after {load_after}\n")
+        print(self.figures.text())
+        for table in self.tables:
+            print("\n" + table.text())
+        for note in self.notes:
+            print(f"- {note}")
+        if os.environ.get("BENCH_NO_RECORD"):
+            return
+        replaced = benchmarks_md_record(self.markdown(load_after))
+        verb = "replaced the last run of this command in" if replaced else "added to"
+        print(f"\n{verb} {BENCHMARKS_MD.relative_to(ROOT)}")
+
+    def markdown(self, load_after: str) -> str:
+        options = " ".join(sys.argv[1:])
         header = [
-            f"## {self.title} ({self.started:%Y-%m-%d %H:%M} UTC)",
+            f"## {self.title}{f', `{options}`' if options else ''}"
+            f" ({self.started:%Y-%m-%d %H:%M} UTC)",
             "",
             f"Command: `{exact_command()}`",
             "",
@@ -410,30 +428,41 @@ class Report:
         ]
         body = [self.figures.markdown(), *[table.markdown() for table in self.tables]]
         notes = [f"- {note}" for note in self.notes]
-        markdown = "\n".join([*header, "\n\n".join(body), "", *notes, "", ""])
-        print(f"\n{self.title}\nload before {self.load_before}, after {load_after}\n")
-        print(self.figures.text())
-        for table in self.tables:
-            print("\n" + table.text())
-        for note in self.notes:
-            print(f"- {note}")
-        if os.environ.get("BENCH_NO_RECORD"):
-            return
-        BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
-        if not BENCHMARKS_MD.exists():
-            BENCHMARKS_MD.write_text(BENCHMARKS_HEADER)
-        with BENCHMARKS_MD.open("a") as out:
-            out.write(markdown)
-        print(f"\nappended to {BENCHMARKS_MD.relative_to(ROOT)}")
+        return "\n".join([*header, "\n\n".join(body), "", *notes, "", ""])
 
 
 BENCHMARKS_HEADER = """# Benchmarks
 
-Appended by the commands in `bench/` (see `bench/README.md`); newest last. Each entry has
-the date, the machine, the load average around the run (the machine may be shared) and the
-exact command, so any figure can be reproduced.
+The latest run of each benchmark command in `bench/` (see `bench/README.md`), with the
+exact command, the machine (`nproc`, CPU, versions, commit) and the load average around the
+run (the machine may be shared), so any figure can be reproduced. A run replaces the entry
+of the same command (same module and options); earlier runs are in the history of this
+file (`git log -p docs/benchmarks.md`).
 
 """
+_COMMAND = re.compile(r"^Command: `.*? -m (bench\.[^`]*)`", re.MULTILINE)
+
+
+def _command_key(section: str) -> str | None:
+    """A section's benchmark and options, e.g. "bench.ingest --web-workers 1"."""
+    found = _COMMAND.search(section)
+    return found.group(1).strip() if found else None
+
+
+def benchmarks_md_record(section: str) -> bool:
+    """Put `section` in place of the one of the same command, or add it at the end. True
+    if it replaced one."""
+    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else BENCHMARKS_HEADER
+    preamble, *sections = re.split(r"^(?=## )", text, flags=re.MULTILINE)
+    key = _command_key(section)
+    keys = [_command_key(existing) for existing in sections]
+    if key in keys:
+        sections[keys.index(key)] = section
+    else:
+        sections.append(section)
+    BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
+    BENCHMARKS_MD.write_text(preamble + "".join(sections))
+    return key in keys
 
 
 # --- Profiling ------------------------------------------------------------------------------
