@@ -1,6 +1,7 @@
-"""Plumbing shared by the benchmark commands: a dedicated PostgreSQL database, the processes
-under test, the facts about the machine, and the report (printed, and appended to
-docs/benchmarks.md with the date, the machine and the exact command)."""
+"""Plumbing shared by the benchmark commands: a dedicated PostgreSQL database, the stack
+under test (processes from harness/), the facts about the machine, and the report (printed,
+and recorded in docs/benchmarks.md, in place of the last run of the same command, with the
+date, the machine and the exact command)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -23,6 +23,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil
+
+from harness.databases import database_create, database_name, database_url_with_name
+from harness.processes import ManagedProcess, Stack, manage_run
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
@@ -64,8 +67,7 @@ def bench_database_url() -> str:
             "Benchmarks need PostgreSQL: set DATABASE_URL=postgres://... (a database named "
             "<name>_bench is created beside it) or BENCH_DATABASE_URL."
         )
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=parts.path + "_bench"))
+    return database_url_with_name(base, database_name(base) + "_bench")
 
 
 def redacted(url: str) -> str:
@@ -98,18 +100,8 @@ def bench_environment(*, database_url: str, broker_url: str | None = None) -> di
 
 def database_prepare(database_url: str, env: dict[str, str]) -> None:
     """Create the benchmark database if needed and migrate it."""
-    import psycopg
-
-    parts = urlsplit(database_url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            admin.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
-    )
+    database_create(database_url)
+    manage_run("migrate", "--noinput", "-v0", env=env)
 
 
 def django_setup() -> None:
@@ -212,129 +204,66 @@ class Stopwatch:
 # --- Processes under test ------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def stack_start(env: dict[str, str], *, web_workers: int, celery_workers: int) -> Stack:
+    """gunicorn (as in the Procfile) and Celery workers (`-P threads -c 4`) on the benchmark
+    database and queue, with logs under var/bench/; ready once each worker's first
+    heartbeat is stored."""
+    from snapagg_project.celery import app
 
-
-def wait_until(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-
-
-@dataclass
-class Stack:
-    """gunicorn (as in the Procfile) and Celery worker processes on the benchmark database
-    and broker, with logs under var/bench/."""
-
-    env: dict[str, str]
-    web_workers: int = 2
-    celery_workers: int = 1
-    port: int = 0
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _spawn(self, name: str, command: list[str]) -> None:
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        with (LOG_DIR / f"{name}.log").open("wb") as log:
-            self.processes[name] = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+    app.control.purge()
+    stack = Stack(env=env, workdir=LOG_DIR, stop_grace=30)
+    try:
+        stack.start_web(
+            workers=web_workers, args=["--access-logfile", str(LOG_DIR / "web-access.log")]
+        )
+        for index in range(celery_workers):
+            hostname = f"bench{index}@{socket.gethostname()}"
+            stack.start_worker(
+                name=f"worker{index}",
+                hostname=hostname,
+                pool="threads",
+                concurrency=4,
+                args=(),
+                ready=_heartbeat_stored(hostname),
+                ready_timeout=60,
             )
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
 
-    def start(self) -> None:
-        from snapagg_project.celery import app
 
-        app.control.purge()
-        self.port = free_port()
-        self._spawn(
-            "web",
-            [
-                sys.executable, "-m", "gunicorn", "snapagg_project.wsgi",
-                "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.web_workers),
-                "--access-logfile", str(LOG_DIR / "web-access.log"),
-            ],
-        )  # fmt: skip
-        hostnames = [f"bench{index}@{socket.gethostname()}" for index in range(self.celery_workers)]
-        for index, hostname in enumerate(hostnames):
-            self._spawn(
-                f"worker{index}",
-                [
-                    sys.executable, "-m", "celery", "-A", "snapagg_project", "worker",
-                    "-P", "threads", "-c", "4", "-l", "info", "-n", hostname,
-                ],
-            )  # fmt: skip
-        self._wait_ready(hostnames)
+def _heartbeat_stored(hostname: str) -> Callable[[ManagedProcess], bool]:
+    from web.models import WorkerHeartbeat
 
-    def _wait_ready(self, hostnames: list[str]) -> None:
-        from web.models import WorkerHeartbeat
+    return lambda _: WorkerHeartbeat.objects.filter(hostname=hostname).exists()
 
-        def web_up() -> bool:
-            self._check_alive()
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/health/", timeout=2) as answer:
-                    return answer.status == 200
-            except OSError:
-                return False
 
-        def workers_up() -> bool:
-            self._check_alive()
-            return WorkerHeartbeat.objects.filter(hostname__in=hostnames).count() == len(hostnames)
+def stack_python_pids(stack: Stack) -> dict[str, int]:
+    """The processes that run application code: gunicorn's workers, Celery's workers."""
+    pids: dict[str, int] = {}
+    for name, process in stack.processes().items():
+        if name == "web":
+            for index, child in enumerate(psutil.Process(process.pid).children()):
+                pids[f"web-worker{index + 1}"] = child.pid
+        else:
+            pids[name] = process.pid
+    return pids
 
-        wait_until(web_up, timeout=60, what="gunicorn")
-        wait_until(workers_up, timeout=60, what="the Celery workers' first heartbeat")
 
-    def _check_alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                log = (LOG_DIR / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{name} exited with {process.returncode}:\n{log}")
-
-    def python_pids(self) -> dict[str, int]:
-        """The processes that run application code: gunicorn's workers, Celery's workers."""
-        pids: dict[str, int] = {}
-        for name, process in self.processes.items():
-            root = psutil.Process(process.pid)
+def stack_peaks(stack: Stack) -> list[tuple[str, float]]:
+    """Peak memory of every process of the stack, children included."""
+    found: list[tuple[str, float]] = []
+    for name, process in stack.processes().items():
+        tree = [psutil.Process(process.pid), *process.children()]
+        for index, member in enumerate(tree):
+            label = name if index == 0 else f"{name} child {index}"
             if name == "web":
-                for index, child in enumerate(root.children()):
-                    pids[f"web-worker{index + 1}"] = child.pid
-            else:
-                pids[name] = root.pid
-        return pids
-
-    def peaks(self) -> list[tuple[str, float]]:
-        """Peak memory of every process of the stack, children included."""
-        found: list[tuple[str, float]] = []
-        for name, process in self.processes.items():
-            tree = [psutil.Process(process.pid)]
-            tree += tree[0].children(recursive=True)
-            for index, member in enumerate(tree):
-                label = name if index == 0 else f"{name} child {index}"
-                if name == "web":
-                    label = "gunicorn master" if index == 0 else f"gunicorn worker {index}"
-                peak = peak_rss_mib(member.pid)
-                if peak is not None:
-                    found.append((label, peak))
-        return found
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self.processes.clear()
+                label = "gunicorn master" if index == 0 else f"gunicorn worker {index}"
+            peak = peak_rss_mib(member.pid)
+            if peak is not None:
+                found.append((label, peak))
+    return found
 
 
 # --- Report -------------------------------------------------------------------------------
@@ -469,9 +398,26 @@ class Report:
         )
 
     def emit(self) -> None:
+        """Print the figures, and record them in docs/benchmarks.md in place of the last
+        run of the same command (unless BENCH_NO_RECORD is set)."""
         load_after = load_average()
+        print(f"\n{self.title}\nload before {self.load_before}, after {load_after}\n")
+        print(self.figures.text())
+        for table in self.tables:
+            print("\n" + table.text())
+        for note in self.notes:
+            print(f"- {note}")
+        if os.environ.get("BENCH_NO_RECORD"):
+            return
+        replaced = benchmarks_md_record(self.markdown(load_after))
+        verb = "replaced the last run of this command in" if replaced else "added to"
+        print(f"\n{verb} {BENCHMARKS_MD.relative_to(ROOT)}")
+
+    def markdown(self, load_after: str) -> str:
+        options = " ".join(sys.argv[1:])
         header = [
-            f"## {self.title} ({self.started:%Y-%m-%d %H:%M} UTC)",
+            f"## {self.title}{f', `{options}`' if options else ''}"
+            f" ({self.started:%Y-%m-%d %H:%M} UTC)",
             "",
             f"Command: `{exact_command()}`",
             "",
@@ -482,30 +428,41 @@ class Report:
         ]
         body = [self.figures.markdown(), *[table.markdown() for table in self.tables]]
         notes = [f"- {note}" for note in self.notes]
-        markdown = "\n".join([*header, "\n\n".join(body), "", *notes, "", ""])
-        print(f"\n{self.title}\nload before {self.load_before}, after {load_after}\n")
-        print(self.figures.text())
-        for table in self.tables:
-            print("\n" + table.text())
-        for note in self.notes:
-            print(f"- {note}")
-        if os.environ.get("BENCH_NO_RECORD"):
-            return
-        BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
-        if not BENCHMARKS_MD.exists():
-            BENCHMARKS_MD.write_text(BENCHMARKS_HEADER)
-        with BENCHMARKS_MD.open("a") as out:
-            out.write(markdown)
-        print(f"\nappended to {BENCHMARKS_MD.relative_to(ROOT)}")
+        return "\n".join([*header, "\n\n".join(body), "", *notes, "", ""])
 
 
 BENCHMARKS_HEADER = """# Benchmarks
 
-Appended by the commands in `bench/` (see `bench/README.md`); newest last. Each entry has
-the date, the machine, the load average around the run (the machine may be shared) and the
-exact command, so any figure can be reproduced.
+The latest run of each benchmark command in `bench/` (see `bench/README.md`), with the
+exact command, the machine (`nproc`, CPU, versions, commit) and the load average around the
+run (the machine may be shared), so any figure can be reproduced. A run replaces the entry
+of the same command (same module and options); earlier runs are in the history of this
+file (`git log -p docs/benchmarks.md`).
 
 """
+_COMMAND = re.compile(r"^Command: `.*? -m (bench\.[^`]*)`", re.MULTILINE)
+
+
+def _command_key(section: str) -> str | None:
+    """A section's benchmark and options, e.g. "bench.ingest --web-workers 1"."""
+    found = _COMMAND.search(section)
+    return found.group(1).strip() if found else None
+
+
+def benchmarks_md_record(section: str) -> bool:
+    """Put `section` in place of the one of the same command, or add it at the end. True
+    if it replaced one."""
+    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else BENCHMARKS_HEADER
+    preamble, *sections = re.split(r"^(?=## )", text, flags=re.MULTILINE)
+    key = _command_key(section)
+    keys = [_command_key(existing) for existing in sections]
+    if key in keys:
+        sections[keys.index(key)] = section
+    else:
+        sections.append(section)
+    BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
+    BENCHMARKS_MD.write_text(preamble + "".join(sections))
+    return key in keys
 
 
 # --- Profiling ------------------------------------------------------------------------------

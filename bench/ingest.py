@@ -33,7 +33,6 @@ from bench.common import (
     ROOT,
     Profiler,
     Report,
-    Stack,
     Table,
     api_token,
     bench_database_url,
@@ -44,9 +43,13 @@ from bench.common import (
     own_peak_rss_mib,
     percentile,
     postgres_backend_peaks,
-    wait_until,
+    stack_peaks,
+    stack_python_pids,
+    stack_start,
 )
 from bench.workload import batch_events
+from harness.processes import Stack
+from harness.waiting import wait_until
 
 SPREAD = dt.timedelta(hours=48)  # each batch touches about three days
 TARGET_RATIO_1000 = 0.50
@@ -91,10 +94,9 @@ def _backend_cpu() -> dict[int, float]:
 
 def _stack_cpu(stack: Stack) -> dict[str, float]:
     totals: dict[str, float] = {}
-    for name, process in stack.processes.items():
+    for name, process in stack.processes().items():
         group = "web (gunicorn)" if name == "web" else "Celery"
-        root = psutil.Process(process.pid)
-        for member in [root, *root.children(recursive=True)]:
+        for member in [psutil.Process(process.pid), *process.children()]:
             times = member.cpu_times()
             totals[group] = totals.get(group, 0.0) + times.user + times.system
     return totals
@@ -146,11 +148,16 @@ def _run_phase(
     stack: Stack, *, label: str, spec: dict[str, Any], applied_before: int, wait_applied: bool
 ) -> Phase:
     before = _cpu_snapshot(stack)
-    result = _load({**spec, "url": f"{stack.url}/api/events/"})
+    result = _load({**spec, "url": f"{stack.base_url}/api/events/"})
     applied_per_s = None
     if wait_applied:
         expected = applied_before + result["accepted"]
-        wait_until(lambda: _applied_events() >= expected, timeout=300, what="every batch applied")
+        wait_until(
+            lambda: _applied_events() >= expected,
+            300,
+            "every batch applied",
+            stack.processes().values(),
+        )
         applied_per_s = result["accepted"] / (_last_applied_at() - result["started_at"])
     spent = _cpu_spent(before, _cpu_snapshot(stack))
     spent["load generator"] = result["cpu_seconds"]
@@ -328,9 +335,8 @@ def main() -> None:
     # The baseline runs just before and just after the stack, on the same rows as the
     # 1,000-event phase: on a shared machine the ratio then compares like with like.
     raw_rates = [raw_insert_rate(database_url, specs[1000], timezone.now())]
-    stack = Stack(env, web_workers=args.web_workers, celery_workers=args.celery_workers)
-    stack.start()
-    profiler = Profiler(stack.python_pids()) if args.profile else None
+    stack = stack_start(env, web_workers=args.web_workers, celery_workers=args.celery_workers)
+    profiler = Profiler(stack_python_pids(stack)) if args.profile else None
     if profiler:
         profiler.start()
     phases: list[Phase] = []
@@ -353,7 +359,7 @@ def main() -> None:
             wait_applied=True,
         )  # fmt: skip
         profiles = profiler.stop() if profiler else []
-        peaks = stack.peaks()
+        peaks = stack_peaks(stack)
         peaks += [
             (f"PostgreSQL backend {index + 1}", peak)
             for index, peak in enumerate(postgres_backend_peaks())

@@ -18,8 +18,6 @@ import csv
 import datetime as dt
 import re
 import resource
-import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,7 +26,6 @@ from typing import Any
 
 from bench.common import (
     LOG_DIR,
-    ROOT,
     Report,
     bench_database_url,
     bench_environment,
@@ -38,6 +35,7 @@ from bench.common import (
     own_peak_rss_mib,
 )
 from bench.workload import history_events
+from harness.processes import manage_run
 
 TARGET_EVENTS_PER_S = 20_000
 HISTORY_DAYS = 3 * 365
@@ -82,18 +80,8 @@ def _write_log(path: Path, *, events: int, days: int) -> None:
 
 def _run_replay(path: Path, interval: str, env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "manage.py", "replay", str(path), "--interval", interval],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"replay failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
-    return seconds, done.stdout
+    output = manage_run("replay", str(path), "--interval", interval, env=env)
+    return time.perf_counter() - started, output
 
 
 def main() -> None:

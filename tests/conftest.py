@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +21,8 @@ from aggregation.models import DayTotal, Metric, ReportingTimezone
 from events.models import BatchStatus, IngestBatch, IngestChannel
 from events.services.apply import batch_apply
 from events.services.ingest import IngestResult, events_ingest
+from harness.processes import ManagedProcess, Stack
+from harness.waiting import wait_until
 from snapshots.models import RunTrigger, Snapshot, SnapshotRun
 from snapshots.services.run import snapshot_run_execute
 from tests.factories import UserFactory
@@ -156,31 +155,13 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # not a test
 
 
-@dataclass
-class WorkerProcess:
-    process: subprocess.Popen
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def _wait_for(predicate, timeout: float, what: str, worker: WorkerProcess | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if worker is not None and worker.process.poll() is not None:
-            raise AssertionError(f"worker exited while waiting for {what}:\n{worker.log()}")
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-wait_for = _wait_for
+# One waiting helper for everything: it fails at once, with the end of the log, if the
+# process given (a worker) exits meanwhile.
+wait_for = wait_until
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[WorkerProcess]:
+def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[ManagedProcess]:
     """A real `celery worker` process on the real broker and the test database."""
     _require(uses_redis(), "Redis (CELERY_BROKER_URL=redis://...)")
     from snapagg_project.celery import app
@@ -194,30 +175,15 @@ def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[WorkerPr
         "WORKER_HEARTBEAT_SECONDS": "1",
         "DJANGO_SETTINGS_MODULE": "snapagg_project.settings",
     }
-    log_path = tmp_path / "worker.log"
     hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "snapagg_project", "worker",
-                "-P", "threads", "-c", "2", "--without-mingle", "--without-gossip",
-                "-l", "info", "-n", hostname,
-            ],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    worker = WorkerProcess(process=process, log_path=log_path)
+    stack = Stack(env=env, workdir=tmp_path, stop_grace=30)
     try:
-        _wait_for(
-            lambda: WorkerHeartbeat.objects.filter(hostname=hostname).exists(),
-            60,
-            "the worker's first heartbeat",
-            worker,
+        yield stack.start_worker(
+            hostname=hostname,
+            pool="threads",
+            concurrency=2,
+            ready=lambda _: WorkerHeartbeat.objects.filter(hostname=hostname).exists(),
+            ready_timeout=60,
         )
-        yield worker
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stack.stop()

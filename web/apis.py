@@ -15,8 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api_errors import api_error
-from events.selectors.events import backlog_get
 from common.permissions import IsOperator
+from events.selectors.events import backlog_get
 from snapshots.models import RunTrigger
 from snapshots.selectors.history import snapshot_run_last_completed
 from snapshots.services.run import SnapshotRunBusy, snapshot_run_execute

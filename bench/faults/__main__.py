@@ -25,18 +25,20 @@ from collections import Counter
 from pathlib import Path
 
 from bench.faults.checker import Checkpoints, check_all
-from bench.faults.cluster import (
-    PrivateRedis,
-    Stack,
-    connect,
-    database_drop,
-    database_name,
-    database_recreate,
-    database_url_with_name,
-    wait_until,
-)
 from bench.faults.injector import FAULT_KINDS, Fault, Injector, schedule_build
 from bench.faults.load import HELD_METRIC, AckLog, Plan, load_run, plan_build, post_one_batch
+from harness.databases import (
+    connect,
+    database_create,
+    database_drop,
+    database_name,
+    database_url_with_name,
+)
+from harness.private_redis import PrivateRedis
+from harness.processes import Stack, isolated_environment
+from harness.waiting import wait_until
+
+WORKER_HOSTNAME = "faults@localhost"
 
 LOST_CHECKS = (
     "acked_ids_not_stored",
@@ -83,11 +85,11 @@ class Run:
     def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
         self.args, self.workdir = args, workdir
         self.redis = PrivateRedis(workdir / "redis")
-        self.stack = Stack(
+        env = isolated_environment(
             database_url=args.database_url,
             redis=self.redis,
             workdir=workdir,
-            extra_env={
+            extra={
                 "DEBUG": "0",
                 "SECRET_KEY": secrets.token_urlsafe(50),
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -99,6 +101,7 @@ class Run:
                 "REPORTING_TIMEZONE": "UTC",
             },
         )
+        self.stack = Stack(env=env, workdir=workdir)
         self.log = AckLog()
         self.progress = Counter()
         self.checkpoints = Checkpoints()
@@ -108,7 +111,7 @@ class Run:
     # --- setup -----------------------------------------------------------------------------
 
     def setup(self) -> tuple[list[str], str]:
-        database_recreate(self.args.database_url)
+        database_create(self.args.database_url, replace=True)
         self.redis.start()
         self.stack.manage("migrate", "--noinput", timeout=600)
         tokens = [
@@ -126,7 +129,7 @@ class Run:
                 (HELD_METRIC,),
             )
         self.stack.start_web()
-        self.stack.start_worker()
+        self.stack.start_worker(hostname=WORKER_HOSTNAME)
         self.stack.start_beat()
         self.stack.start_beat()  # two beats at once, for the whole run
         return tokens, operator
@@ -145,6 +148,7 @@ class Run:
         finished = threading.Event()
         injector = Injector(
             stack=self.stack,
+            database_url=self.args.database_url,
             redis=self.redis,
             schedule=schedule,
             progress=lambda: self.progress["events"] / plan.events,

@@ -15,9 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psutil
+import psycopg
 
-from bench.faults.cluster import PrivateRedis, Stack, connect, wait_until
+from harness.databases import connect
+from harness.private_redis import PrivateRedis
+from harness.processes import Stack
+from harness.waiting import poll, wait_until
 
+# The Celery queue of the run: the fault run's processes get no CELERY_QUEUE, so the default.
+QUEUE = "snapagg"
 SNAPSHOT_LOCK_KEY = zlib.crc32(b"snapagg.snapshot_run")  # common.db.advisory_lock_key
 
 FAULT_KINDS = [
@@ -76,6 +82,7 @@ class Injector(threading.Thread):
         self,
         *,
         stack: Stack,
+        database_url: str,
         redis: PrivateRedis,
         schedule: list[Fault],
         progress: Callable[[], float],
@@ -88,6 +95,7 @@ class Injector(threading.Thread):
     ) -> None:
         super().__init__(name="injector", daemon=True)
         self.stack, self.redis, self.schedule = stack, redis, schedule
+        self.database_url = database_url
         self.progress, self.operator_token = progress, operator_token
         self.checkpoint, self.load_finished = checkpoint, load_finished
         self.outage_seconds = outage_seconds
@@ -151,18 +159,20 @@ class Injector(threading.Thread):
         }
 
     def _child_in_apply(self, timeout: float) -> tuple[int | None, str | None]:
-        deadline = time.monotonic() + timeout
-        with connect(self.stack.database_url, autocommit=True) as db:
-            while time.monotonic() < deadline:
-                rows = db.execute(_APPLY_BACKENDS).fetchall()
-                ports = {port: query for _, _, query, port in rows}
-                if ports:
-                    for child in self.stack.worker.children():
-                        for conn in _tcp_connections(child):
-                            if conn.laddr and conn.laddr.port in ports:
-                                return child.pid, ports[conn.laddr.port]
-                time.sleep(0.005)
-        return None, None
+        with connect(self.database_url, autocommit=True) as db:
+            found = poll(lambda: self._apply_child(db), timeout, interval=0.005)
+        return found or (None, None)
+
+    def _apply_child(self, db: psycopg.Connection) -> tuple[int, str] | None:
+        """A pool child whose database session is inside an apply, and its query."""
+        ports = {port: query for _, _, query, port in db.execute(_APPLY_BACKENDS).fetchall()}
+        if not ports:
+            return None
+        for child in self.stack.worker.children():
+            for conn in _tcp_connections(child):
+                if conn.laddr and conn.laddr.port in ports:
+                    return child.pid, ports[conn.laddr.port]
+        return None
 
     def worker_main_kill(self, fault: Fault) -> None:
         """SIGKILL the worker's main process (its children with it, as when a host dies),
@@ -173,7 +183,7 @@ class Injector(threading.Thread):
             with contextlib.suppress(psutil.NoSuchProcess):
                 psutil.Process(pid).kill()
         time.sleep(1)
-        self.stack.start_worker()
+        self.stack.worker.start()  # again, waiting until it is ready
         fault.detail |= {"mid_apply": query is not None, "orphans_killed": len(orphans)}
 
     # --- Redis -----------------------------------------------------------------------------
@@ -187,8 +197,8 @@ class Injector(threading.Thread):
         for pid in worker:
             os.kill(pid, signal.SIGSTOP)
         try:
-            wait_until(lambda: self.redis.queued() > 0, 30, "messages in the queue")
-            queued, reserved = self.redis.queued(), self.redis.reserved()
+            wait_until(lambda: self.redis.queued(QUEUE) > 0, 30, "messages in the queue")
+            queued, reserved = self.redis.queued(QUEUE), self.redis.reserved()
             self.redis.restart()
         finally:
             for pid in worker:
@@ -230,15 +240,12 @@ class Injector(threading.Thread):
         stop = threading.Event()
         poker = threading.Thread(target=poke, args=(stop,), daemon=True)
         poker.start()
-        deadline = time.monotonic() + timeout
         try:
-            with connect(self.stack.database_url, autocommit=True) as db:
-                while time.monotonic() < deadline:
-                    row = db.execute(sql, params).fetchone()
-                    if row is not None:
-                        db.execute("SELECT pg_terminate_backend(%s)", (row[0],))
-                        return {"terminated_pid": row[0], "who": row[1], "query": row[2]}
-                    time.sleep(0.002)
+            with connect(self.database_url, autocommit=True) as db:
+                row = poll(lambda: db.execute(sql, params).fetchone(), timeout, interval=0.002)
+                if row is not None:
+                    db.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+                    return {"terminated_pid": row[0], "who": row[1], "query": row[2]}
         finally:
             stop.set()
             poker.join()

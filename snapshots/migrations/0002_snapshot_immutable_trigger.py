@@ -18,6 +18,8 @@ POSTGRES_BACKWARD = """
 DROP TRIGGER IF EXISTS snapshots_snapshot_immutable ON snapshots_snapshot;
 DROP FUNCTION IF EXISTS snapshots_snapshot_immutable();
 """
+
+
 class Migration(migrations.Migration):
     dependencies = [("snapshots", "0001_initial")]
 

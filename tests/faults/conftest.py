@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from rest_framework.authtoken.models import Token
 
-from bench.faults.cluster import PrivateRedis, Stack
+from harness.private_redis import PrivateRedis
+from harness.processes import Stack, isolated_environment
 from tests.conftest import _require, test_database_url, uses_postgresql
 from tests.factories import UserFactory
 
@@ -30,17 +31,18 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 @pytest.fixture
 def stack(transactional_db, private_redis: PrivateRedis, tmp_path: Path) -> Iterator[Stack]:
     _require(uses_postgresql(), "PostgreSQL (DATABASE_URL=postgres://...)")
-    processes = Stack(
+    env = isolated_environment(
         database_url=test_database_url(),
         redis=private_redis,
         workdir=tmp_path,
-        extra_env={
+        extra={
             "WORKER_HEARTBEAT_SECONDS": "1",
             "SWEEP_AFTER_SECONDS": "1",
             "BROKER_SOCKET_TIMEOUT_SECONDS": "1",
             "INGEST_RATE_LIMIT": "off",
         },
     )
+    processes = Stack(env=env, workdir=tmp_path)
     try:
         yield processes
     finally:

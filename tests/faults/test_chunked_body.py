@@ -49,7 +49,7 @@ def test_a_chunked_body_is_read_and_its_events_accepted(stack, web):
 
 
 def test_a_chunked_body_over_the_size_limit_is_413(stack, web):
-    stack.extra_env["INGEST_MAX_BODY_BYTES"] = "2048"
+    stack.env["INGEST_MAX_BODY_BYTES"] = "2048"
     stack.start_web()
 
     status, body = _post_chunked(stack.web_port, web.token, _events(200))

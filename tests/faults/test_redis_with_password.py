@@ -11,8 +11,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 
-from bench.faults.cluster import PrivateRedis
+from harness.private_redis import PrivateRedis
 from tests.conftest import PROJECT_ROOT, _require
 
 PASSWORD = "pa:ss/w@rd-7f3c"
@@ -64,7 +65,8 @@ def test_broker_and_cache_work_with_a_password_in_the_url(locked_redis):
 
     assert probed.returncode == 0, probed.stderr
     assert probed.stdout.split("\n")[:3] == ["broker True", "publish True", "cache 1"]
-    assert locked_redis.queued() == 1  # the task was published
+    # The probe inherits CELERY_QUEUE, as this process does.
+    assert locked_redis.queued(settings.CELERY_TASK_DEFAULT_QUEUE) == 1  # the task was published
 
 
 def test_a_wrong_password_is_down_and_no_password_is_logged(locked_redis):

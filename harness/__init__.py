@@ -1,0 +1,6 @@
+"""What needs the real stack running shares this: the benchmarks (bench/), the fault run
+(bench/faults/) and the tests. Free ports, waiting, child processes (gunicorn, Celery
+workers and beats, manage.py), a private Redis and throwaway databases.
+
+It imports no application code: it starts processes, given URLs, environments and module
+names, so that importing it never configures Django."""
