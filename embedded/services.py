@@ -57,11 +57,15 @@ def _lease_lock(*, lease_dir: Path) -> Iterator[None]:
         yield
 
 
-def _pid_alive(pid: int) -> bool:
-    """A zombie (exited, not yet reaped by a parent that may never reap it) is not alive."""
+def _lease_holder_alive(lease: Path) -> bool:
+    """The lease's process still runs: same pid, same start time (a pid can be reused), and
+    not a zombie (exited, waiting for a parent that may never reap it)."""
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+        process = psutil.Process(int(lease.name))
+        started = float(lease.read_text() or 0)
+        same_process = abs(process.create_time() - started) < 1  # boot time may jitter
+        return same_process and process.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, FileNotFoundError, ValueError):
         return False
 
 
@@ -71,7 +75,7 @@ def _live_leases(*, lease_dir: Path) -> list[int]:
     for lease in lease_dir.iterdir():
         if not lease.name.isdigit():
             continue
-        if _pid_alive(int(lease.name)):
+        if _lease_holder_alive(lease):
             alive.append(int(lease.name))
         else:
             lease.unlink(missing_ok=True)
@@ -87,7 +91,8 @@ def server_leased(
     try:
         with _lease_lock(lease_dir=lease_dir):
             _live_leases(lease_dir=lease_dir)
-            lease.touch()  # before starting, so that an interrupted start is stopped too
+            # Taken before starting, so that an interrupted start is stopped too.
+            lease.write_text(repr(psutil.Process().create_time()))
             url = start()
         yield url
     finally:
@@ -106,6 +111,13 @@ def server_clean(*, lease_dir: Path, stop: Callable[[], None], paths: list[Path]
         stop()
         for path in paths:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _wait_until(predicate: Callable[[], bool], *, timeout: float) -> bool:
@@ -241,6 +253,6 @@ def redis_stop(*, run_dir: Path) -> None:
     # The server closes the connection as it exits: redis-py expects that.
     redis.Redis(unix_socket_path=str(socket), socket_timeout=5).shutdown(nosave=True)
     if pid is not None and not _wait_until(
-        lambda: not _pid_alive(pid), timeout=STOP_TIMEOUT_SECONDS
+        lambda: not _process_alive(pid), timeout=STOP_TIMEOUT_SECONDS
     ):
         raise RuntimeError(f"Redis (pid {pid}) did not stop")
