@@ -3,6 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 PORT ?= 8000
+# Runs a command with an embedded PostgreSQL/Redis for whichever of DATABASE_URL and
+# CELERY_BROKER_URL is not set (data under var/), stopped when the command ends or on Ctrl-C.
+EMBEDDED := $(PY) -m embedded run --
 
 .PHONY: install run serve worker beat test lint format migrate demo clean faults
 .PHONY: bench bench-ingest bench-snapshots bench-pages bench-replay
@@ -16,23 +19,27 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 migrate: install
-	$(PY) manage.py migrate --noinput
+	$(EMBEDDED) $(PY) manage.py migrate --noinput
 
-demo: migrate
-	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py demo_setup --url http://127.0.0.1:$(PORT)
+DEMO_SETUP := $(PY) manage.py migrate --noinput \
+	&& $(PY) manage.py collectstatic --noinput -v0 \
+	&& $(PY) manage.py demo_setup --url http://127.0.0.1:$(PORT)
 
-run: demo
-	PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
+demo: install
+	$(EMBEDDED) sh -c '$(DEMO_SETUP)'
+
+# One runner for the whole run, so the servers start once; `exec` hands Ctrl-C to honcho.
+run: install
+	PORT=$(PORT) $(EMBEDDED) sh -c '$(DEMO_SETUP) && exec $(VENV)/bin/honcho start -f Procfile'
 
 serve: install
-	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+	$(EMBEDDED) $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 worker: install
-	$(VENV)/bin/celery -A snapagg_project worker -P threads -c 4 -l info
+	$(EMBEDDED) $(VENV)/bin/celery -A snapagg_project worker -P threads -c 4 -l info
 
 beat: install
-	$(VENV)/bin/celery -A snapagg_project beat -l info
+	$(EMBEDDED) $(VENV)/bin/celery -A snapagg_project beat -l info
 
 test: install
 	bash scripts/test.sh
@@ -46,7 +53,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(PY) manage.py makemigrations --check --dry-run
+	$(EMBEDDED) $(PY) manage.py makemigrations --check --dry-run
 
 format: install
 	$(VENV)/bin/ruff format .
@@ -56,8 +63,9 @@ format: install
 faults: install
 	$(PY) -m bench.faults
 
-clean:
-	rm -rf var/broker var/snapagg.sqlite3* var/test.sqlite3*
+# Stops the embedded servers (unless a run still uses them) and deletes their data.
+clean: install
+	$(PY) -m embedded clean
 
 # Benchmarks (docs/benchmarks.md, bench/README.md): need DATABASE_URL (PostgreSQL; they use
 # a database <name>_bench beside it) and, for ingest, CELERY_BROKER_URL (Redis).

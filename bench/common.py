@@ -305,14 +305,17 @@ def _server_versions() -> str:
     from django.conf import settings
     from django.db import connection
 
+    from snapagg_project.settings import redis_cache_location
+
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         postgres = cursor.fetchone()[0].split()[0]
     versions = f"PostgreSQL {postgres}"
-    if settings.CELERY_BROKER_URL.startswith("redis://"):
+    broker = redis_cache_location(settings.CELERY_BROKER_URL)  # redis-py's form of it
+    if broker:
         import redis
 
-        info = redis.Redis.from_url(settings.CELERY_BROKER_URL).info("server")
+        info = redis.Redis.from_url(broker).info("server")
         versions += f", Redis {info['redis_version']}"
     return versions
 

@@ -317,7 +317,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     broker = os.environ.get("CELERY_BROKER_URL", "")
-    if not broker.startswith("redis://"):
+    if not broker.startswith(("redis://", "rediss://", "redis+socket://")):
         sys.exit("bench.ingest needs Redis: set CELERY_BROKER_URL=redis://...")
     database_url = bench_database_url()
     env = bench_environment(database_url=database_url, broker_url=broker)

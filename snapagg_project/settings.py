@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
@@ -144,23 +145,22 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
-# PostgreSQL in production and CI; a SQLite file when DATABASE_URL is not set, so the demo
-# runs on a machine with nothing installed.
-DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'snapagg.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {
-        # IMMEDIATE takes SQLite's write lock when a transaction starts: web, worker and
-        # beat then serialise their writes instead of failing with "database is locked".
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 30,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
-else:
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PostgreSQL, always. Without DATABASE_URL, `make run` and `make test` start an embedded
+# PostgreSQL (python -m embedded, data under var/) and give its URL to every process.
+RUN_EMBEDDED = "`.venv/bin/python -m embedded run -- COMMAND` (as `make run` and `make test` do)"
+DATABASE_URL = env_str("DATABASE_URL", "")
+if not DATABASE_URL:
+    raise ImproperlyConfigured(
+        f"DATABASE_URL is not set: set it to a PostgreSQL URL, or run through {RUN_EMBEDDED}, "
+        "which starts an embedded PostgreSQL and Redis and sets it"
+    )
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must be a PostgreSQL URL (postgres://...), not {DATABASE_URL.split(':')[0]}:"
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -207,37 +207,28 @@ SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 30, minimum=1)
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
 
 # --- Celery -----------------------------------------------------------------------------
-# Without CELERY_BROKER_URL the broker is a folder on disk: no server needed for the demo.
-BROKER_FOLDER = VAR_DIR / "broker"
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+# Redis, always. Without CELERY_BROKER_URL, `make run` and `make test` start an embedded
+# Redis (python -m embedded) on a unix socket under var/: redis+socket:///path?virtual_host=N.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
+if not CELERY_BROKER_URL:
+    raise ImproperlyConfigured(
+        f"CELERY_BROKER_URL is not set: set it to a Redis URL, or run through {RUN_EMBEDDED}"
+    )
 BROKER_SOCKET_TIMEOUT_SECONDS = env_float("BROKER_SOCKET_TIMEOUT_SECONDS", 1.0, minimum=0.1)
 # After a failed publish a web process leaves new batches to the sweeper this long, so the
 # API keeps answering promptly while Redis is down (see docs/reliability.md).
 BROKER_PUBLISH_PAUSE_SECONDS = env_float("BROKER_PUBLISH_PAUSE_SECONDS", 5.0)
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    (BROKER_FOLDER / "queue").mkdir(parents=True, exist_ok=True)
-    (BROKER_FOLDER / "processed").mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_FOLDER / "queue"),
-        "data_folder_out": str(BROKER_FOLDER / "queue"),
-        "processed_folder": str(BROKER_FOLDER / "processed"),
-        "store_processed": False,
-        # Broadcasts (the operations page's worker ping) go through this folder; kombu's
-        # default is "control" in the current directory.
-        "control_folder": str(BROKER_FOLDER / "control"),
-    }
-else:
+CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Must exceed the longest task, or Redis redelivers a task that is still running.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    "visibility_timeout": 3600,
     # A Redis that accepts connections but does not answer (hung, paused, partitioned) would
     # otherwise block the after-commit publish of an API request, and the health probe,
-    # forever: redis-py waits without limit by default. See docs/reliability.md.
-    CELERY_BROKER_TRANSPORT_OPTIONS |= {
-        "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
-        "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
-        "socket_keepalive": True,
-    }
+    # forever: redis-py waits without limit by default. See docs/reliability.md. (kombu
+    # drops the TCP-only ones for a unix socket.)
+    "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+    "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+    "socket_keepalive": True,
+}
 CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_SOCKET_TIMEOUT_SECONDS
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "snapagg")
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -255,17 +246,28 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
 # --- Cache ------------------------------------------------------------------------------
-# Shared by every gunicorn worker (the ingest rate limit counts there). Redis when a Redis
-# URL is known (CACHE_URL, else the Redis broker), local memory otherwise (one process).
-REDIS_SCHEMES = ("redis://", "rediss://")
-CACHE_URL = env_str(
-    "CACHE_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(REDIS_SCHEMES) else ""
-)
-if CACHE_URL.startswith(REDIS_SCHEMES):
+# Shared by every gunicorn worker (the ingest rate limit counts there): the broker's Redis
+# unless CACHE_URL names another (or locmem:// for one process's memory).
+
+
+def redis_cache_location(url: str) -> str:
+    """redis-py's form of a Redis URL ("" if it is not one): kombu's
+    redis+socket:///path?virtual_host=N is redis-py's unix:///path?db=N."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return url
+    if not url.startswith("redis+socket://"):
+        return ""
+    parts = urlsplit(url)
+    db = parse_qs(parts.query).get("virtual_host", ["0"])[0]
+    return f"unix://{parts.netloc}{parts.path}?db={db}"
+
+
+CACHE_URL = env_str("CACHE_URL", redis_cache_location(CELERY_BROKER_URL))
+if redis_cache_location(CACHE_URL):
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": CACHE_URL,
+            "LOCATION": redis_cache_location(CACHE_URL),
             "KEY_PREFIX": "snapagg",
             # Same reason as the broker: a hung Redis must not hang requests.
             "OPTIONS": {
@@ -277,7 +279,9 @@ if CACHE_URL.startswith(REDIS_SCHEMES):
 elif CACHE_URL in {"", "locmem://"}:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:
-    raise ImproperlyConfigured("CACHE_URL must be redis://..., rediss://... or locmem://")
+    raise ImproperlyConfigured(
+        "CACHE_URL must be redis://..., rediss://..., unix://..., redis+socket://... or locmem://"
+    )
 
 # --- API --------------------------------------------------------------------------------
 # Requests per token on POST /api/events/ (a fixed window in the shared cache); 429 with

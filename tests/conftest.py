@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -33,7 +34,8 @@ T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 
 
 def _require(condition: bool, what: str) -> None:
-    """Missing PostgreSQL/Redis is a failure in CI and a skip elsewhere."""
+    """A missing tool beside PostgreSQL and Redis (Chromium, a redis-server binary) is a
+    failure in CI and a skip elsewhere."""
     if condition:
         return
     if IN_CI:
@@ -46,15 +48,33 @@ def uses_postgresql() -> bool:
 
 
 def uses_redis() -> bool:
-    return settings.CELERY_BROKER_URL.startswith("redis://")
+    return settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://"))
+
+
+def _require_server(condition: bool, what: str) -> None:
+    """PostgreSQL and Redis are always there (scripts/test.sh starts embedded ones when no
+    URL is given): a test that finds one missing fails, it never skips."""
+    if not condition:
+        pytest.fail(f"{what} is required but is not configured", pytrace=False)
+
+
+class FastPasswordHasher(PBKDF2PasswordHasher):
+    """PBKDF2 with few rounds: the factories hash a password for every user, and at
+    Django's default a million rounds cost most of some tests' time. The iteration count is
+    stored in the hash, so any process (a worker, a web server) still verifies it."""
+
+    iterations = 1000
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    settings.PASSWORD_HASHERS = ["tests.conftest.FastPasswordHasher", *settings.PASSWORD_HASHERS]
 
 
 @pytest.fixture(autouse=True)
 def _backend_requirements(request: pytest.FixtureRequest) -> None:
-    if request.node.get_closest_marker("postgres"):
-        _require(uses_postgresql(), "PostgreSQL (DATABASE_URL=postgres://...)")
     if request.node.get_closest_marker("redis"):
-        _require(uses_redis(), "Redis (CELERY_BROKER_URL=redis://...)")
+        _require_server(uses_redis(), "Redis (CELERY_BROKER_URL=redis://...)")
 
 
 @pytest.fixture(autouse=True)
@@ -144,12 +164,13 @@ def api_client(db) -> APIClient:
 def test_database_url() -> str:
     """The URL of the database this test run is using (the test_ database)."""
     db = connection.settings_dict
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        return f"sqlite:///{db['NAME']}"
     auth = quote(db["USER"] or "")
     if db.get("PASSWORD"):
         auth += ":" + quote(db["PASSWORD"])
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    host = db["HOST"] or "127.0.0.1"
+    if host.startswith("/"):  # a socket folder (the embedded PostgreSQL's), percent-encoded
+        host = quote(host, safe="")
+    return f"postgres://{auth}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 test_database_url.__test__ = False  # not a test
@@ -163,7 +184,7 @@ wait_for = wait_until
 @pytest.fixture
 def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[ManagedProcess]:
     """A real `celery worker` process on the real broker and the test database."""
-    _require(uses_redis(), "Redis (CELERY_BROKER_URL=redis://...)")
+    _require_server(uses_redis(), "Redis (CELERY_BROKER_URL=redis://...)")
     from snapagg_project.celery import app
     from web.models import WorkerHeartbeat
 

@@ -120,7 +120,6 @@ def test_a_batch_reports_duplicates_conflicts_and_rejections(api_client, now):
     }
 
 
-@pytest.mark.postgres  # SQLite (the no-install demo) keeps 20-digit decimals as floats
 def test_values_travel_as_numbers_or_decimal_strings_and_stay_exact(api_client, now):
     body = (
         '{"events": ['
@@ -451,7 +450,6 @@ def test_running_snapshots_now_reports_the_run(operator_client, pipeline, now):
     assert body["days_snapshotted"] == 1
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_running_snapshots_while_a_run_holds_the_lock_is_409(operator_client):
     with advisory_lock_held_elsewhere(SNAPSHOT_LOCK):

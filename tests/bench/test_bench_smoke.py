@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.timeout(240)]
 
 SMOKE_RUNS = [
     pytest.param(["bench.replay", "--events", "3000", "--days", "20"], id="replay"),

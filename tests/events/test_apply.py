@@ -95,7 +95,6 @@ def _in_threads(count: int, target) -> list[BaseException]:
     return errors
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_applying_one_batch_at_once_count_it_once(pipeline):
     result = pipeline.ingest([event(f"e{i}", T0, "1.25") for i in range(100)], at=T0)
@@ -111,7 +110,6 @@ def test_two_workers_applying_one_batch_at_once_count_it_once(pipeline):
     assert (total.value, total.event_count, total.revision) == (Decimal("125"), 100, 1)
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_batches_on_the_same_days_all_add_up(pipeline):
     days = [T0 - dt.timedelta(days=n) for n in range(3)]

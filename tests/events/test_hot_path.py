@@ -45,7 +45,6 @@ def batch(prefix: str, size: int) -> list[dict]:
     return [event(f"{prefix}-{i}", T0 - dt.timedelta(days=i % 3), "1.25") for i in range(size)]
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
 def test_ingest_and_apply_send_as_many_statements_for_1000_events_as_for_3(pipeline):
     pipeline.post(batch("warm", 3), at=T0)  # the three days exist from here on
@@ -65,7 +64,6 @@ def test_ingest_and_apply_send_as_many_statements_for_1000_events_as_for_3(pipel
     assert DayTotal.objects.get(day=DAY).event_count == 1 + 1 + 334
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
 def test_a_batch_of_duplicates_is_told_apart_without_a_lookup_per_event(pipeline):
     pipeline.post(batch("a", 500), at=T0)
@@ -112,7 +110,6 @@ def test_events_arriving_later_than_received_keep_their_own_arrival_time(pipelin
     assert arrivals == {"a": replayed, "b": T0}
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_ingest_commits_while_an_apply_holds_its_day_total(pipeline):
     """The apply (and the snapshot job) lock day totals FOR NO KEY UPDATE, which does not
@@ -141,7 +138,6 @@ def _day_total_updates() -> tuple[int, int]:
         return cursor.fetchone()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
 def test_applying_to_a_day_already_due_for_a_snapshot_updates_its_total_in_place(pipeline):
     pipeline.post([event("first", T0, "1")], at=T0)  # the day is now due for a snapshot

@@ -13,7 +13,7 @@ from events.models import IngestChannel
 from events.services.ingest import events_ingest
 from tests.conftest import T0, event
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 def _in_thread(target, *args) -> threading.Thread:

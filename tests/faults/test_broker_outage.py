@@ -13,7 +13,7 @@ from events.models import BatchStatus, Event, IngestBatch
 from tests.conftest import event, wait_for
 from tests.locks import day_totals_locked_elsewhere
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
 def _applied(batch_count: int = 1) -> bool:

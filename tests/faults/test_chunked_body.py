@@ -10,7 +10,7 @@ import pytest
 
 from events.models import Event
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 def _post_chunked(port: int, token: str, body: bytes, chunk: int = 100) -> tuple[int, dict]:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT, _require, uses_postgresql
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.redis]
 
 # The kinds docs/reliability.md promises (the run is a program under test: not imported).
 FAULT_KINDS = (

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tests.conftest import event, wait_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
 def test_health_reports_the_broker_down_hung_and_back(stack, private_redis, web):

@@ -142,7 +142,6 @@ def test_run_a_snapshot_now_button_runs_the_job(client, operator, pipeline, ping
     assert f"Snapshot run {run.pk} finished: 1 day snapshotted." in response.content.decode()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_run_a_snapshot_now_says_when_another_run_holds_the_lock(client, operator, ping):
     client.force_login(operator)

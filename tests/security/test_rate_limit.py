@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from common import throttling
 from events.models import Event
-from snapagg_project.settings import env_rate
+from snapagg_project.settings import env_rate, redis_cache_location
 from tests.conftest import event, uses_redis
 from tests.factories import UserFactory
 
@@ -96,7 +96,7 @@ def test_the_count_is_shared_between_web_processes_through_redis():
     assert uses_redis()
     redis_cache = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": settings.CELERY_BROKER_URL,
+        "LOCATION": redis_cache_location(settings.CELERY_BROKER_URL),
         "KEY_PREFIX": "snapagg-test-throttle",
     }
     client = _client("shared-bot")

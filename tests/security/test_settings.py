@@ -7,6 +7,7 @@ import os
 import secrets
 import subprocess
 import sys
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -85,14 +86,13 @@ def test_a_separate_cache_url_and_local_memory_without_redis():
     ]
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
 def test_the_database_url_with_a_password_connects():
     db = connection.settings_dict
-    url = (
-        f"postgres://{db['USER']}:any%40password@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-        f"/{db['NAME']}"
-    )
+    host = db["HOST"] or "127.0.0.1"
+    if host.startswith("/"):  # the embedded PostgreSQL's socket folder
+        host = quote(host, safe="")
+    url = f"postgres://{db['USER']}:any%40password@{host}:{db['PORT'] or 5432}/{db['NAME']}"
     code = (
         "import django; django.setup()\n"
         "from django.db import connection\n"

@@ -202,7 +202,6 @@ def test_the_database_refuses_raw_sql_that_changes_a_snapshot(pipeline, statemen
     assert list(Snapshot.objects.values_list("value", flat=True)) == [Decimal("7")]
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
 def test_the_postgresql_trigger_names_the_refused_operation(pipeline):
     pipeline.post([event("a", T0, "7")], at=T0)
@@ -216,7 +215,6 @@ def test_the_postgresql_trigger_names_the_refused_operation(pipeline):
         cursor.execute("UPDATE snapshots_snapshot SET reason = 'final'")
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_run_while_another_holds_the_lock_is_refused_and_logged_as_skipped(pipeline):
     pipeline.post([event("a", T0)], at=T0)
@@ -228,7 +226,6 @@ def test_a_run_while_another_holds_the_lock_is_refused_and_logged_as_skipped(pip
     assert pipeline.snapshot(at=T0 + 2 * HOUR).days_snapshotted == 1
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_overlapping_runs_never_write_a_snapshot_twice(pipeline):
     for round_number in range(5):
