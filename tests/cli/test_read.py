@@ -9,10 +9,13 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from django.utils import timezone
 
-from tests.conftest import Pipeline
+from aggregation.models import DayTotal
+from tests.cli.conftest import api_key_for
+from tests.conftest import Pipeline, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -146,3 +149,34 @@ def test_the_installed_command_reads_its_address_and_key_from_the_environment(
 def _time(moment: dt.datetime) -> str:
     """As the API writes times."""
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.redis
+def test_posted_file_is_counted_by_a_real_worker_and_read_back(
+    cli, write_file, event_day, celery_worker_process
+):
+    """End to end: the CLI posts, a real Celery worker applies the batch, an operator runs
+    the snapshot job over HTTP, and the CLI reads the day and explains the snapshot."""
+    rows = [("w-1", "10:00:00Z", "4.5"), ("w-2", "11:00:00Z", "1.5")]
+    _post(cli, write_file, event_day, "orders.csv", rows)
+    wait_for(
+        lambda: DayTotal.objects.filter(day=event_day, value=Decimal("6")).exists(),
+        60,
+        "the worker to apply the batch",
+        celery_worker_process,
+    )
+    operator_key = api_key_for("cli-operator", staff=True)
+    run = httpx.post(
+        f"{cli.url}/api/snapshots/run/", headers={"Authorization": f"Token {operator_key}"}
+    )
+    assert run.status_code == 200, run.text
+
+    day = cli("day", "default", event_day.isoformat())
+    explained = cli("explain", "default", event_day.isoformat(), "1")
+
+    assert day.exit_code == 0, day.output
+    assert f"default {event_day.isoformat()}: 6.00 (provisional) - 1 snapshot," in day.stdout
+    assert explained.exit_code == 0, explained.output
+    assert "2 events sum to 6.00; the snapshot changed the day by 6.00: they match." in (
+        explained.stdout
+    )
