@@ -101,16 +101,16 @@ def _csv_items(path: Path) -> Iterator[FileItem]:
         handle.seek(0)
         reader = csv.DictReader(handle, dialect=dialect, restkey="\x00extra")
         _check_header(reader.fieldnames)
-        start = reader.line_num
         for row in reader:
-            # line_num counts physical lines read so far: the row's first line follows
-            # the previous row's last one (a quoted cell may span lines).
-            first_line, start = start + 1, reader.line_num
+            cells = [cell or "" for name, cell in row.items() if name != "\x00extra"]
+            cells += row.get("\x00extra", [])
+            # line_num counts the physical lines read so far; a quoted cell may span lines,
+            # and blank lines before the row are skipped, so count back from its end.
+            first_line = reader.line_num - sum(cell.count("\n") for cell in cells)
             event_id = (row.get("event_id") or "").strip() or None
             if "\x00extra" in row:  # restkey: cells beyond the header's columns
                 detail = "This line has more cells than the header has columns."
-                extra = row.pop("\x00extra")
-                text = dialect.delimiter.join([*(cell or "" for cell in row.values()), *extra])
+                text = dialect.delimiter.join(cells)
                 yield LineRejected(first_line, event_id, "line", detail, text)
                 continue
             if not any((cell or "").strip() for cell in row.values()):

@@ -2,7 +2,7 @@
 
 Exit codes: 0 done; 1 done, but some events were not counted (rejected or conflicting) or
 an explanation does not add up; 2 a usage, key or request error; 3 the server stayed
-unreachable or busy through every retry (rerunning is safe).
+unreachable or busy through every retry (rerunning is safe); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class ExitCode(IntEnum):
     NOT_COUNTED = 1
     USAGE = 2
     UNAVAILABLE = 3
+    INTERRUPTED = 130  # as a shell reports Ctrl-C
 
 
 class FileFormatChoice(StrEnum):
@@ -140,6 +141,7 @@ def post(
     duplicates and are not counted twice."""
     chosen: FileFormat = file_format.value if file_format else file_format_guess(file)
     tally = UploadTally()
+    rejected_path = rejected or rejected_path_default(file)
     bar = _upload_progress(enabled=progress)
     try:
         with bar, _session(url, key, timeout, bar) as client:
@@ -152,13 +154,19 @@ def post(
                 on_progress=lambda done: bar.advance(task, done),
             )
     except FileProblem as exc:
-        _post_report(tally, rejected or rejected_path_default(file))
+        _post_report(tally, rejected_path, partial=True)
         _fail(str(exc), ExitCode.USAGE)
     except typer.Exit:
-        if tally.lines_done:
-            _post_report(tally, rejected or rejected_path_default(file))
+        _post_report(tally, rejected_path, partial=True)
         raise
-    _post_report(tally, rejected or rejected_path_default(file))
+    except KeyboardInterrupt:
+        _post_report(tally, rejected_path, partial=True)
+        _fail(
+            "Interrupted. Rerun the same file to finish: the events already stored come "
+            "back as duplicates.",
+            ExitCode.INTERRUPTED,
+        )
+    _post_report(tally, rejected_path)
     raise typer.Exit(ExitCode.OK if tally.all_counted else ExitCode.NOT_COUNTED)
 
 
@@ -178,7 +186,10 @@ def _expected_events(file: Path, file_format: str) -> int:
     return max(lines - 1, 0) if file_format == "csv" else lines
 
 
-def _post_report(tally: UploadTally, rejected_path: Path) -> None:
+def _post_report(tally: UploadTally, rejected_path: Path, *, partial: bool = False) -> None:
+    """The summary; after a stop (`partial`), only when something was sent or refused."""
+    if partial and not tally.lines_done:
+        return
     console = _stdout()
     render.upload_summary(console, tally)
     if tally.rejected:

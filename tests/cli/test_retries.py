@@ -190,3 +190,27 @@ def test_the_real_rate_limit_is_waited_out_and_every_event_arrives(
     assert 1 <= len(waited) <= 2
     assert all(0 < seconds <= 3600 for seconds in waited)
     assert Event.objects.count() == 3
+
+
+def test_ctrl_c_during_a_wait_reports_what_was_sent_and_how_to_finish(
+    scripted, tmp_path, monkeypatch
+):
+    path = tmp_path / "two.csv"
+    path.write_text(
+        "event_id,event_time,value\ne-1,2026-11-20T10:00:00Z,1\ne-2,2026-11-20T10:00:00Z,1\n"
+    )
+    server = scripted(
+        [(202, {}, ACCEPTED_ONE), (429, {"Retry-After": "60"}, {"error": "throttled"})]
+    )
+
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("snapagg_cli.client.pause", interrupted)
+
+    result = _post(server.url, path, "--batch-size", "1")
+
+    assert result.exit_code == 130
+    assert "Accepted   │      1" in result.stdout
+    assert "Rerun the same file to finish" in result.stderr
+    assert len(server.bodies) == 2
