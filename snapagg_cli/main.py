@@ -193,8 +193,15 @@ def _post_report(tally: UploadTally, rejected_path: Path, *, partial: bool = Fal
     console = _stdout()
     render.upload_summary(console, tally)
     if tally.rejected:
-        rejected_write(path=rejected_path, rejected=tally.rejected)
-        console.print(f"{len(tally.rejected):,} rejected events written to {rejected_path}:")
+        try:
+            rejected_write(path=rejected_path, rejected=tally.rejected)
+            console.print(f"{len(tally.rejected):,} rejected events written to {rejected_path}:")
+        except OSError as exc:
+            _stderr().print(
+                f"[red]Could not write {rejected_path} ({exc.strerror}); "
+                "choose another place with --rejected.[/red]"
+            )
+            console.print(f"{len(tally.rejected):,} rejected events:")
         render.rejections(console, tally)
     if tally.conflicts:
         console.print(
