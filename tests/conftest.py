@@ -17,7 +17,6 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from aggregation.models import DayTotal, Metric, ReportingTimezone
@@ -25,7 +24,7 @@ from events.models import BatchStatus, IngestBatch, IngestChannel
 from events.services import IngestResult, batch_apply, events_ingest
 from snapshots.models import RunTrigger, Snapshot, SnapshotRun
 from snapshots.services import snapshot_run_execute
-from tests.factories import UserFactory
+from tests.factories import UserFactory, api_key_for
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -135,9 +134,8 @@ def operator(db):
 @pytest.fixture
 def api_client(db) -> APIClient:
     user = UserFactory(username="api-client")
-    token, _ = Token.objects.get_or_create(user=user)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(user)}")
     return client
 
 

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from bench.faults.cluster import PrivateRedis, Stack
 from tests.conftest import _require, test_database_url, uses_postgresql
-from tests.factories import UserFactory
+from tests.factories import UserFactory, api_key_for
 
 
 @pytest.fixture
@@ -71,5 +70,4 @@ class Http:
 
 @pytest.fixture
 def web(stack: Stack) -> Http:
-    token, _ = Token.objects.get_or_create(user=UserFactory(username="faults-client"))
-    return Http(port=stack.web_port, token=token.key)
+    return Http(port=stack.web_port, token=api_key_for(UserFactory(username="faults-client")))
