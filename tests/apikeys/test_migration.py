@@ -4,6 +4,7 @@ working with the scopes its user's role allowed, and the table of plain keys is 
 from __future__ import annotations
 
 import importlib
+import secrets
 
 import pytest
 from django.apps import apps
@@ -19,11 +20,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 migration = importlib.import_module("apikeys.migrations.0002_hash_drf_tokens")
 
-OLD_KEYS = {
-    "staff": "1477f9628f2cb055adca34c3a63e7ab6d434e05f",
-    "ingest-bot": "0f7c3d9e2b1a4c5d6e7f8091a2b3c4d5e6f70819",
-    "viewer": "a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0",
-}
+# DRF's format, 40 hex digits; made here, since the secrets test refuses them in files.
+OLD_KEYS = {username: secrets.token_hex(20) for username in ("staff", "ingest-bot", "viewer")}
 
 
 @pytest.fixture
