@@ -135,11 +135,16 @@ def vacuum_analyze() -> None:
 
 def api_token(username: str = "bench") -> str:
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
+    from django.utils import timezone
+
+    from apikeys.selectors import api_key_role_scopes
+    from apikeys.services import api_key_create
 
     user, _ = get_user_model().objects.get_or_create(username=username)
-    token, _ = Token.objects.get_or_create(user=user)
-    return token.key
+    scopes = api_key_role_scopes(user=user)
+    return api_key_create(
+        user=user, name="bench", scopes=scopes, expires_at=None, now=timezone.now()
+    )[1]
 
 
 # --- Measuring -----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from decimal import Decimal
 from bench.common import (
     Report,
     Table,
+    api_token,
     bench_database_url,
     bench_environment,
     data_reset,
@@ -157,13 +158,11 @@ def _recent_events(day_totals, per_day: int) -> None:
 def _client():
     from django.contrib.auth import get_user_model
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
     user, _ = get_user_model().objects.get_or_create(
         username="bench-pages", defaults={"is_staff": True, "is_superuser": True}
     )
-    token, _ = Token.objects.get_or_create(user=user)
-    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client = Client(HTTP_AUTHORIZATION=f"Token {api_token(user.username)}")
     client.force_login(user)
     return client
 

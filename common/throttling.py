@@ -1,8 +1,7 @@
-"""Per-token rate limit on ingest, counted in the cache shared by every web worker."""
+"""Per-key rate limit on ingest, counted in the cache shared by every web worker."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 
@@ -19,13 +18,8 @@ logger = logging.getLogger(__name__)
 _cache_paused_until = 0.0
 
 
-def token_fingerprint(key: str) -> str:
-    """Identifies a token in cache keys and logs without revealing it."""
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
 class IngestRateThrottle(BaseThrottle):
-    """`INGEST_RATE_LIMIT` requests per token per window, then 429 with Retry-After.
+    """`INGEST_RATE_LIMIT` requests per API key per window, then 429 with Retry-After.
 
     A fixed window counted with an atomic increment (Redis INCR when the cache is Redis):
     concurrent requests on different gunicorn workers cannot both slip under the limit, as
@@ -40,12 +34,12 @@ class IngestRateThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: object) -> bool:
         global _cache_paused_until
         rate = settings.INGEST_RATE_LIMIT
-        token = getattr(request.auth, "key", None)
-        if rate is None or token is None or time.monotonic() < _cache_paused_until:
+        key_id = getattr(request.auth, "pk", None)  # an ApiKey: each key its own count
+        if rate is None or key_id is None or time.monotonic() < _cache_paused_until:
             return True
         limit, period = rate
         now = time.time()
-        key = f"throttle:ingest:{token_fingerprint(token)}:{int(now // period)}"
+        key = f"throttle:ingest:key{key_id}:{int(now // period)}"
         try:
             used = _window_count(key, period)
         except ValueError:  # the counter expired between add and incr: a new window

@@ -26,9 +26,9 @@ from rest_framework.views import APIView
 from aggregation.apis import QueryError, query_date, query_error
 from aggregation.calendar import day_of
 from aggregation.selectors import metric_get, reporting_timezone
+from apikeys.permissions import CanIngest
 from common.api_errors import api_error
 from common.api_schema import error_body
-from common.permissions import CanPostEvents
 from common.serializer_fields import DecimalStringField
 from common.throttling import IngestRateThrottle
 from events.models import IngestChannel
@@ -151,7 +151,7 @@ _error = error_body()
 
 class EventIngestApi(APIView):
     parser_classes: list = []  # the body is decoded by parse_json_body
-    permission_classes = [CanPostEvents]
+    permission_classes = [CanIngest]
     throttle_classes = [IngestRateThrottle]
 
     @extend_schema(

@@ -104,7 +104,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files for /api/docs/, served locally
     "django_celery_beat",
@@ -114,6 +113,7 @@ INSTALLED_APPS = [
     "events",
     "snapshots",
     "web",
+    "apikeys",
 ]
 
 MIDDLEWARE = [
@@ -289,8 +289,9 @@ else:
 # Retry-After beyond it. "off" disables the limit.
 INGEST_RATE_LIMIT = env_rate("INGEST_RATE_LIMIT", "100/second")
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["common.authentication.TokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.ApiKeyAuthentication"],
+    # Reads need the key's "read" scope, anything else "operate", unless a view says more.
+    "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.ScopeForMethod"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

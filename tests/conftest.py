@@ -15,7 +15,6 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from aggregation.models import DayTotal, Metric, ReportingTimezone
@@ -26,7 +25,7 @@ from harness.processes import ManagedProcess, Stack
 from harness.waiting import wait_until
 from snapshots.models import RunTrigger, Snapshot, SnapshotRun
 from snapshots.services.run import snapshot_run_execute
-from tests.factories import UserFactory
+from tests.factories import UserFactory, api_key_for
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -155,9 +154,8 @@ def operator(db):
 @pytest.fixture
 def api_client(db) -> APIClient:
     user = UserFactory(username="api-client")
-    token, _ = Token.objects.get_or_create(user=user)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(user)}")
     return client
 
 

@@ -26,3 +26,20 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user-{n}")
     password = factory.django.Password("correct horse battery staple")
+
+
+def api_key_for(user, *, scopes: list[str] | None = None, expires_at=None) -> str:
+    """A new API key for `user` (by default with every scope its role allows): the raw key."""
+    from django.utils import timezone
+
+    from apikeys.selectors import api_key_role_scopes
+    from apikeys.services import api_key_create
+
+    _, raw_key = api_key_create(
+        user=user,
+        name="test",
+        scopes=api_key_role_scopes(user=user) if scopes is None else scopes,
+        expires_at=expires_at,
+        now=timezone.now(),
+    )
+    return raw_key

@@ -7,21 +7,19 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from aggregation.models import DayTotal
 from events.models import BatchStatus, IngestBatch
 from events.services.sweep import batches_requeue_stale
 from tests.conftest import event, wait_for
-from tests.factories import UserFactory
+from tests.factories import UserFactory, api_key_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
 def _client() -> APIClient:
-    token, _ = Token.objects.get_or_create(user=UserFactory(username="client"))
-    return APIClient(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return APIClient(HTTP_AUTHORIZATION=f"Token {api_key_for(UserFactory(username='client'))}")
 
 
 def test_a_posted_batch_moves_the_total_through_a_real_worker(celery_worker_process):

@@ -14,8 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apikeys.permissions import CanOperate
 from common.api_errors import api_error
-from common.permissions import IsOperator
 from events.selectors.events import backlog_get
 from snapshots.models import RunTrigger
 from snapshots.selectors.history import snapshot_run_last_completed
@@ -69,7 +69,7 @@ class HealthApi(APIView):
 
 
 class SnapshotRunApi(APIView):
-    permission_classes = [IsOperator]
+    permission_classes = [CanOperate]
 
     @extend_schema(
         operation_id="snapshots_run",

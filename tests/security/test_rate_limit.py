@@ -13,14 +13,13 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from common import throttling
 from events.models import Event
 from snapagg_project.settings import env_rate, redis_cache_location
 from tests.conftest import event, uses_redis
-from tests.factories import UserFactory
+from tests.factories import UserFactory, api_key_for
 
 pytestmark = pytest.mark.django_db
 
@@ -28,8 +27,7 @@ TWO_PER_MINUTE = (2, 60)
 
 
 def _client(username: str) -> APIClient:
-    token, _ = Token.objects.get_or_create(user=UserFactory(username=username))
-    return APIClient(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return APIClient(HTTP_AUTHORIZATION=f"Token {api_key_for(UserFactory(username=username))}")
 
 
 def _post(client: APIClient, event_id: str):

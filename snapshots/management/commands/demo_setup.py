@@ -16,8 +16,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
+from apikeys.selectors import api_key_role_scopes
+from apikeys.services import api_key_create
 from events.models import Event
 from snapshots.demo import demo_metrics_ensure
 
@@ -55,7 +56,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, username: str, url: str, no_data: bool, **options) -> None:
         password = _admin_password(username)
-        token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username=username))
+        user = get_user_model().objects.get(username=username)
+        _, api_key = api_key_create(
+            user=user,
+            name="demo",
+            scopes=api_key_role_scopes(user=user),
+            expires_at=None,
+            now=timezone.now(),
+        )
         if not no_data:
             self._demo_history(days=options["days"], seed=options["seed"])
         self.stdout.write(
@@ -65,8 +73,8 @@ class Command(BaseCommand):
                     "snapagg is starting:",
                     f"  site      {url}/",
                     f"  admin     {url}/admin/   user {username}  password {password}",
-                    f"  API token {token.key}",
-                    f"  try       curl -H 'Authorization: Token {token.key}' {url}/api/days/",
+                    f"  API key   {api_key}   (shown once: only its hash is stored)",
+                    f"  try       curl -H 'Authorization: Token {api_key}' {url}/api/days/",
                     "",
                 ]
             )
