@@ -31,7 +31,6 @@ def _add(admin_client, user, **fields) -> str:
     return RAW_KEY.search(page.content.decode()).group()
 
 
-@pytest.mark.postgres
 def test_adding_a_key_shows_it_once_and_stores_only_its_hash(admin_client, plain_user):
     raw_key = _add(admin_client, plain_user, scope_read="on")
 

@@ -27,7 +27,6 @@ def _post_event(client, event_id: str):
     return client.post("/api/events/", event(event_id, timezone.now(), "1"), format="json")
 
 
-@pytest.mark.postgres
 def test_the_key_is_nowhere_in_the_database_only_its_hash(plain_user):
     now = timezone.now()
     api_key, raw_key = api_key_create(

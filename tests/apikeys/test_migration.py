@@ -16,7 +16,7 @@ from apikeys.models import ApiKey, Scope, api_key_hash
 from tests.apikeys.conftest import client_with, tables_containing
 from tests.conftest import event
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db]
 
 migration = importlib.import_module("apikeys.migrations.0002_hash_drf_tokens")
 
