@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from typer.testing import CliRunner, Result
 
 from aggregation.models import Metric
 from snapagg_cli import client as cli_client
 from snapagg_cli.main import app
+from tests import factories
 from tests.factories import UserFactory
 
 
@@ -26,8 +26,7 @@ def api_key_for(username: str, *, staff: bool = False, groups: Sequence[str] = (
     user = UserFactory(username=username, is_staff=staff)
     for name in groups:
         user.groups.add(Group.objects.get_or_create(name=name)[0])
-    token, _ = Token.objects.get_or_create(user=user)
-    return token.key
+    return factories.api_key_for(user)
 
 
 @pytest.fixture
