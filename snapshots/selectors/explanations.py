@@ -10,7 +10,9 @@ from enum import StrEnum
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
 
 from aggregation.models import Contribution, ContributionKind, DayTotal
+from archive.selectors import archived_events, day_is_archived
 from events.models import Event
+from events.selectors.events import event_state
 
 
 def contribution_events(contributions: list[Contribution]) -> QuerySet[Event]:
@@ -27,6 +29,25 @@ def contribution_events(contributions: list[Contribution]) -> QuerySet[Event]:
         .select_related("metric", "batch", "day_total", "quarantine__contribution")
         .order_by("arrival_time", "pk")
     )
+
+
+def snapshot_events(
+    *, day_total: DayTotal, contributions: list[Contribution], sequence: int
+) -> QuerySet[Event] | list[Event]:
+    """The events of a snapshot's change, each with its `state`, oldest arrival first.
+
+    A day whose older events moved to the archive gets them from the files (as unsaved
+    Event objects) merged with those still stored; any other day stays a lazy queryset.
+    """
+    stored = contribution_events(contributions)
+    if not day_is_archived(day_total_id=day_total.pk):
+        return stored
+    events = list(stored)
+    for event in events:
+        event.state = event_state(event, contribution_for_event(event, contributions))
+    events += archived_events(day_total=day_total, contributions=contributions, sequence=sequence)
+    events.sort(key=lambda e: (e.arrival_time, e.pk))
+    return events
 
 
 def contribution_for_event(event: Event, contributions: list[Contribution]) -> Contribution | None:
