@@ -212,3 +212,18 @@ def test_run_is_logged(archived_day) -> None:
     assert archive.finished_at == ARCHIVE_AT
     assert archive.bytes == ArchiveManifest.objects.get().bytes > 0
     assert Metric.objects.get(is_default=True).raw_retention_days == 1
+
+
+def test_operations_page_and_admin_show_archive_runs(archived_day, client) -> None:
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(username="boss", is_staff=True, is_superuser=True))
+    assert "No archive run yet" in client.get("/operations/").content.decode()
+    archive = run()
+    html = client.get("/operations/").content.decode()
+    assert "Raw event archive" in html
+    assert "Succeeded" in html
+    admin = client.get(f"/admin/archive/archiverun/{archive.pk}/change/")
+    assert admin.status_code == 200
+    assert client.get("/admin/archive/archivemanifest/").status_code == 200
+    assert client.get("/admin/archive/archiverun/add/").status_code == 403
