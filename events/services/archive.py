@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import psycopg
 from django.db import connection, transaction
 
 from events.content import EventRecord
@@ -38,26 +39,32 @@ def events_archive(*, day_total_id: int, records: Sequence[EventRecord]) -> int:
         raise RuntimeError("events_archive must run inside the manifest's transaction")
     _lock_out_inserts()
     pks = [r.pk for r in records]
-    stored = dict(
-        Event.objects.filter(pk__in=pks, day_total_id=day_total_id).values_list("pk", "event_id")
-    )
-    if len(stored) != len(records) or any(stored.get(r.pk) != r.event_id for r in records):
-        raise ArchiveMismatch(
-            f"day total {day_total_id}: {len(records)} archived events, {len(stored)} stored"
-        )
-    ArchivedEvent.objects.bulk_create(
-        [
-            ArchivedEvent(
-                event_id=r.event_id, content_sha256=r.content_sha256, day_total_id=day_total_id
+    connection.ensure_connection()
+    # Server-side binding of whole arrays, as ingest does: one round trip per statement
+    # however many events the day holds, and no ORM deletion collector loading every row.
+    with psycopg.Cursor(connection.connection) as cursor:
+        stored = dict(cursor.execute(_STORED, [pks, day_total_id]).fetchall())
+        if len(stored) != len(records) or any(stored.get(r.pk) != r.event_id for r in records):
+            raise ArchiveMismatch(
+                f"day total {day_total_id}: {len(records)} archived events, {len(stored)} stored"
             )
-            for r in records
-        ],
-        batch_size=5000,
-    )
-    deleted, _ = Event.objects.filter(pk__in=pks).delete()
+        ids = [r.event_id for r in records]
+        hashes = [r.content_sha256 for r in records]
+        cursor.execute(_KEEP_IDS, [day_total_id, ids, hashes])
+        deleted = cursor.execute(_DELETE, [pks]).rowcount
     if deleted != len(records):
         raise ArchiveMismatch(f"day total {day_total_id}: deleted {deleted} of {len(records)}")
     return deleted
+
+
+_STORED = """
+SELECT id, event_id FROM events_event WHERE id = ANY(%b::bigint[]) AND day_total_id = %b
+"""
+_KEEP_IDS = """
+INSERT INTO events_archivedevent (event_id, content_sha256, day_total_id)
+SELECT i, h, %b FROM unnest(%b::text[], %b::bytea[]) AS x(i, h)
+"""
+_DELETE = "DELETE FROM events_event WHERE id = ANY(%b::bigint[])"
 
 
 def events_restore(*, records: Sequence[EventRecord]) -> int:
