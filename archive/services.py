@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
@@ -29,7 +29,6 @@ from archive.models import ArchiveManifest, ArchiveOutcome, ArchiveRun, Manifest
 from archive.selectors import (
     ArchiveCorrupt,
     archivable_days,
-    archived_manifests,
     day_contributions,
     manifest_lines,
     manifest_list,
@@ -58,12 +57,6 @@ class DayOutcome:
     events: int = 0
     bytes: int = 0
     skipped: str = ""
-
-
-@dataclass
-class _Progress:
-    on_day: Callable[[DayOutcome], None] | None = None
-    outcomes: list[DayOutcome] = field(default_factory=list)
 
 
 # --- One day ------------------------------------------------------------------------------
@@ -302,13 +295,3 @@ def archive_files_check(*, metric: Metric | None = None) -> tuple[int, list[File
                 )
             )
     return checked, problems
-
-
-__all__ = [
-    "ArchiveCorrupt",
-    "ArchiveRunBusy",
-    "archive_files_check",
-    "archive_restore",
-    "archive_run_execute",
-    "archived_manifests",
-]
