@@ -13,7 +13,15 @@ from common.numbers import decimal_str
 
 @admin.register(Metric)
 class MetricAdmin(admin.ModelAdmin):
-    list_display = ["name", "description", "allowed_lateness", "too_late_policy", "is_default"]
+    list_display = [
+        "name",
+        "description",
+        "unit",
+        "allowed_lateness",
+        "too_late_policy",
+        "raw_retention_days",
+        "is_default",
+    ]
     list_filter = ["too_late_policy", "is_default"]
     search_fields = ["name", "description"]
 

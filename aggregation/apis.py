@@ -16,9 +16,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aggregation.models import DayTotal, Metric
-from aggregation.selectors import day_total_get, metric_list
+from aggregation.models import DayTotal, Metric, TooLatePolicy
+from aggregation.selectors import day_total_get, metric_get, metric_list
+from aggregation.services.metrics import EDITABLE_FIELDS, metric_update
+from apikeys.permissions import CanOperate
 from common.api_errors import api_error
+from common.api_schema import error_body
 
 
 class QueryError(Exception):
@@ -52,13 +55,64 @@ class MetricSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Metric
-        fields = ["name", "description", "allowed_lateness_seconds", "too_late_policy"]
+        fields = [
+            "name",
+            "description",
+            "allowed_lateness_seconds",
+            "too_late_policy",
+            "unit",
+            "raw_retention_days",
+        ]
 
 
 class MetricListApi(APIView):
     @extend_schema(operation_id="metrics_list", responses={200: MetricSerializer(many=True)})
     def get(self, request: Request) -> Response:
         return Response(MetricSerializer(metric_list(), many=True).data)
+
+
+# The longest allowed lateness an operator may set through the API (a year): longer would
+# keep days provisional, and their raw events in the database, for no reporting purpose.
+MAX_LATENESS_SECONDS = 366 * 86400
+
+
+class MetricPatchSerializer(serializers.Serializer):
+    description = serializers.CharField(allow_blank=True, max_length=10_000)
+    unit = serializers.CharField(allow_blank=True, max_length=32)
+    allowed_lateness_seconds = serializers.IntegerField(min_value=0, max_value=MAX_LATENESS_SECONDS)
+    too_late_policy = serializers.ChoiceField(choices=TooLatePolicy.choices)
+    raw_retention_days = serializers.IntegerField(min_value=1, max_value=100_000, allow_null=True)
+
+
+class MetricDetailApi(APIView):
+    permission_classes = [CanOperate]
+
+    @extend_schema(
+        operation_id="metrics_partial_update",
+        request=MetricPatchSerializer,
+        responses={200: MetricSerializer, 400: error_body(), 404: error_body()},
+        description="Change a metric's settings (an operator's key).",
+    )
+    def patch(self, request: Request, name: str) -> Response:
+        metric = metric_get(name=name)
+        if metric is None:
+            return api_error(404, "not_found", f"No metric named {name!r}.")
+        if not isinstance(request.data, dict):
+            return api_error(400, "invalid_body", "The body must be a JSON object.")
+        unknown = sorted(set(request.data) - set(EDITABLE_FIELDS))
+        if unknown:
+            return api_error(
+                400,
+                "invalid_field",
+                f"{unknown[0]} cannot be changed; editable: {', '.join(EDITABLE_FIELDS)}.",
+                field=unknown[0],
+            )
+        serializer = MetricPatchSerializer(data=request.data, partial=True)
+        if not serializer.is_valid():
+            field, messages = next(iter(serializer.errors.items()))
+            return api_error(400, "invalid_field", f"{field}: {messages[0]}", field=field)
+        metric = metric_update(metric=metric, changes=serializer.validated_data)
+        return Response(MetricSerializer(metric).data)
 
 
 DAY_PATH_PARAMETERS = [

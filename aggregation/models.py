@@ -58,6 +58,18 @@ class Metric(models.Model):
     is_default = models.BooleanField(
         default=False, help_text="Events that name no metric are counted in the default metric."
     )
+    unit = models.CharField(
+        max_length=32, blank=True, default="", help_text="Free text, e.g. EUR or ms; empty: none."
+    )
+    raw_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        verbose_name="raw retention (days)",
+        help_text=(
+            "Archive the raw events of final, snapshotted days older than this many days to "
+            "object storage (totals, snapshots and explanations stay). Empty: keep forever."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -28,3 +28,16 @@ def text_storable(value: str) -> bool:
     holds no NUL character and the driver refuses such a parameter with an error, so a
     lookup by one must answer "not found" without asking the database."""
     return "\x00" not in value
+
+
+def advisory_lock_try(name: str) -> bool:
+    """Take a session-scoped lock named `name` (held across transactions until
+    `advisory_unlock` or the connection closes, so a crashed holder releases it too)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [advisory_lock_key(name)])
+        return bool(cursor.fetchone()[0])
+
+
+def advisory_unlock(name: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [advisory_lock_key(name)])

@@ -199,3 +199,22 @@ class QuarantinedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} ({self.status})"
+
+
+class ArchivedEvent(models.Model):
+    """An event moved to an archive file: kept so a resend is still told apart as a
+    duplicate (same content hash) or a conflict (other content), never counted again.
+
+    Deliberately small (about 100 bytes a row with its index, see docs/scaling.md): the id,
+    the SHA-256 of its content (events.content) and its day, whose archive manifests hold
+    the rest. Written with the deletion of the event, in one transaction.
+    """
+
+    event_id = models.CharField(max_length=128, primary_key=True)
+    content_sha256 = models.BinaryField(max_length=32)
+    day_total = models.ForeignKey(
+        DayTotal, on_delete=models.PROTECT, related_name="archived_events", db_index=False
+    )
+
+    def __str__(self) -> str:
+        return f"{self.event_id} (archived)"

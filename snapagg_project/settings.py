@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "django_filters",
     "aggregation",
     "events",
+    "archive",
     "snapshots",
     "web",
     "apikeys",
@@ -188,6 +189,31 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+
+# --- Raw event archive (docs/operations.md "Archive") ----------------------------------
+# A folder under var/archive/ by default; with ARCHIVE_S3_BUCKET set, S3-compatible object
+# storage through django-storages (credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
+# or the machine's role, read by boto3 itself).
+ARCHIVE_S3_BUCKET = env_str("ARCHIVE_S3_BUCKET", "")
+if ARCHIVE_S3_BUCKET:
+    STORAGES["archive"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ARCHIVE_S3_BUCKET,
+            "location": env_str("ARCHIVE_S3_PREFIX", "snapagg-archive"),
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME", "") or None,
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+else:
+    STORAGES["archive"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env_str("ARCHIVE_DIR", str(VAR_DIR / "archive"))},
+    }
+# Parsed archive files kept in memory per process (explanations of archived days).
+ARCHIVE_CACHE_FILES = env_int("ARCHIVE_CACHE_FILES", 32, minimum=0)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"

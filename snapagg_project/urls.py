@@ -4,8 +4,9 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from aggregation.apis import MetricListApi
-from events.apis import EventDetailApi, EventIngestApi, MetricLatenessApi
+from aggregation.apis import MetricDetailApi, MetricListApi
+from archive.apis import ArchiveRunApi, EventDetailApi
+from events.apis import EventIngestApi, MetricLatenessApi
 from events.views import BatchView, CsvUploadView, EventPostView
 from snapshots.apis import DayDetailApi, DayListApi, SnapshotEventsApi
 from snapshots.views import DayView, SnapshotChangesView
@@ -16,6 +17,7 @@ api_urlpatterns = [
     path("api/events/", EventIngestApi.as_view(), name="api-events"),
     path("api/events/<path:event_id>/", EventDetailApi.as_view(), name="api-event-detail"),
     path("api/metrics/", MetricListApi.as_view(), name="api-metrics"),
+    path("api/metrics/<str:name>/", MetricDetailApi.as_view(), name="api-metric-detail"),
     path(
         "api/metrics/<str:name>/lateness/", MetricLatenessApi.as_view(), name="api-metric-lateness"
     ),
@@ -27,6 +29,7 @@ api_urlpatterns = [
         name="api-snapshot-events",
     ),
     path("api/snapshots/run/", SnapshotRunApi.as_view(), name="api-snapshots-run"),
+    path("api/archive/run/", ArchiveRunApi.as_view(), name="api-archive-run"),
     path("api/health/", HealthApi.as_view(), name="api-health"),
     path(
         "api/schema/",

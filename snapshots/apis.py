@@ -33,7 +33,7 @@ from events.apis import EventOutSerializer
 from events.selectors.events import event_state
 from events.selectors.lateness import day_completeness, days_completeness
 from events.validation import EventFieldError, parse_instant
-from snapshots.selectors.explanations import contribution_events, contribution_for_event
+from snapshots.selectors.explanations import contribution_for_event, snapshot_events
 from snapshots.selectors.history import day_snapshots, snapshot_as_of, snapshot_get
 
 
@@ -57,9 +57,13 @@ class SnapshotEventsApi(APIView):
             return api_error(404, "not_found", f"{day_total.day} has no snapshot {sequence}.")
         contributions = snapshot_contributions(day_total_id=day_total.pk, sequence=sequence)
         paginator = StandardPagination()
-        page = paginator.paginate_queryset(contribution_events(contributions), request, view=self)
+        events = snapshot_events(
+            day_total=day_total, contributions=contributions, sequence=sequence
+        )
+        page = paginator.paginate_queryset(events, request, view=self)
         for event in page:
-            event.state = event_state(event, contribution_for_event(event, contributions))
+            if not hasattr(event, "state"):  # archived and merged events carry theirs
+                event.state = event_state(event, contribution_for_event(event, contributions))
         return paginator.get_paginated_response(EventOutSerializer(page, many=True).data)
 
 

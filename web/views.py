@@ -26,6 +26,7 @@ from aggregation.selectors import (
     reconcile_last,
     reporting_timezone,
 )
+from archive.selectors import run_recent as archive_run_recent
 from common.access import ReaderRequiredMixin, StaffRequiredMixin
 from common.charts import BarChart, BarInput, bar_chart
 from common.formatting import day_text, duration_text, figure, plural
@@ -131,6 +132,7 @@ class OperationsView(StaffRequiredMixin, TemplateView):
             "lateness": metrics_lateness(now=now, days=LATENESS_DAYS),
             "lateness_days": LATENESS_DAYS,
             "reconcile": reconcile_last(),
+            "archive_runs": archive_run_recent(limit=5),
         }
 
 

@@ -63,6 +63,11 @@ def event_state(event: Event, contribution: Contribution | None = None) -> Event
         ).first()
     if contribution is None:  # cannot happen for an applied batch; say so rather than guess
         return EventState(EventStatus.RECEIVED, None, None)
+    return applied_event_state(event, contribution)
+
+
+def applied_event_state(event: Event, contribution: Contribution) -> EventState:
+    """The state of an event counted by `contribution` (also for an archived event)."""
     return EventState(
         EventStatus.APPLIED, _late_in(event, contribution), contribution.snapshot_sequence
     )

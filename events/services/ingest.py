@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from aggregation.models import Metric
 from aggregation.selectors import day_total_ids, reporting_timezone
 from aggregation.services.ledger import day_totals_ensure
+from events.content import content_sha256, event_content
 from events.models import BatchStatus, Conflict, IngestBatch, RejectedEvent
 from events.services.enqueue import batch_enqueue_apply
 from events.validation import (
@@ -103,27 +104,40 @@ def _validate_all(
 
 
 _STORED_CONTENTS = """
-SELECT e.event_id, m.name, e.event_time, e.value, e.source
+SELECT e.event_id, m.name, e.event_time, e.value, e.source, NULL::bytea
 FROM events_event e JOIN aggregation_metric m ON m.id = e.metric_id
 WHERE e.event_id = ANY(%b::text[])
+UNION ALL
+SELECT a.event_id, m.name, NULL, NULL, NULL, a.content_sha256
+FROM events_archivedevent a
+JOIN aggregation_daytotal d ON d.id = a.day_total_id
+JOIN aggregation_metric m ON m.id = d.metric_id
+WHERE a.event_id = ANY(%b::text[])
 """
 
 
 def _stored_contents(event_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    """The stored content of each id, from the events or, for an archived event, its
+    metric and content hash (the archive file holds the rest)."""
     ids = list(event_ids)
     connection.ensure_connection()
     # One binary array parameter rather than one placeholder per id (see _events_insert).
     with psycopg.Cursor(connection.connection) as cursor:
-        rows = cursor.execute(_STORED_CONTENTS, [ids]).fetchall()
+        rows = cursor.execute(_STORED_CONTENTS, [ids, ids]).fetchall()
     return {
-        event_id: {
-            "metric": metric,
-            "event_time": event_time.astimezone(dt.UTC).isoformat(),
-            "value": str(value),
-            "source": source,
-        }
-        for event_id, metric, event_time, value, source in rows
+        event_id: (
+            {"metric": metric, "archived": "true", "content_sha256": archived_sha.hex()}
+            if archived_sha is not None
+            else event_content(metric=metric, event_time=event_time, value=value, source=source)
+        )
+        for event_id, metric, event_time, value, source, archived_sha in rows
     }
+
+
+def _same_content(event: ValidEvent, stored: dict[str, str]) -> bool:
+    if stored.get("archived"):
+        return content_sha256(event.content()).hex() == stored["content_sha256"]
+    return stored == event.content()
 
 
 def _classify(events: Sequence[ValidEvent], stored: dict[str, dict[str, str]]) -> _Classified:
@@ -132,7 +146,7 @@ def _classify(events: Sequence[ValidEvent], stored: dict[str, dict[str, str]]) -
         existing = stored.get(event.event_id)
         if existing is None:
             result.new.append(event)
-        elif existing == event.content():
+        elif _same_content(event, existing):
             result.duplicates += 1
         else:
             result.conflicts.append((event, existing))
@@ -149,6 +163,7 @@ FROM unnest(%b::text[], %b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::
             %b::text[])
      AS e(event_id, day_total_id, event_time, arrival_time, value, source)
 JOIN aggregation_daytotal d ON d.id = e.day_total_id
+WHERE NOT EXISTS (SELECT 1 FROM events_archivedevent a WHERE a.event_id = e.event_id)
 ORDER BY e.event_id
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
@@ -164,7 +179,8 @@ def _events_insert(
     """Insert new events in one statement; return the ids actually inserted.
 
     ON CONFLICT DO NOTHING: an id stored already, or inserted meanwhile by a concurrent
-    request, is skipped here and classified afterwards.
+    request, is skipped here and classified afterwards; so is an archived id (NOT EXISTS:
+    one primary-key probe per new row, nothing when the archive is empty of that id).
     """
     if not events:
         return set()
@@ -190,6 +206,14 @@ def _events_insert(
         return {row[0] for row in cursor.fetchall()}
 
 
+def _differing_fields(incoming: dict[str, str], stored: dict[str, str]) -> list[str]:
+    if stored.get("archived"):
+        # Only the hash of an archived event's content is kept in the database.
+        differing = [k for k in ("metric",) if stored[k] != incoming[k]]
+        return differing or ["content"]
+    return sorted(k for k, v in incoming.items() if stored[k] != v)
+
+
 def _conflicts_record(
     batch_id: int, received_at: dt.datetime, conflicts: Sequence[tuple[ValidEvent, dict]]
 ) -> None:
@@ -201,7 +225,7 @@ def _conflicts_record(
                 received_at=received_at,
                 stored=stored,
                 incoming=event.content(),
-                differing_fields=sorted(k for k, v in event.content().items() if stored[k] != v),
+                differing_fields=_differing_fields(event.content(), stored),
             )
             for event, stored in conflicts
         ]

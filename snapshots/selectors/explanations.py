@@ -10,7 +10,9 @@ from enum import StrEnum
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
 
 from aggregation.models import Contribution, ContributionKind, DayTotal
+from archive.selectors import archived_events, day_is_archived
 from events.models import Event
+from events.selectors.events import event_state
 
 
 def contribution_events(contributions: list[Contribution]) -> QuerySet[Event]:
@@ -27,6 +29,25 @@ def contribution_events(contributions: list[Contribution]) -> QuerySet[Event]:
         .select_related("metric", "batch", "day_total", "quarantine__contribution")
         .order_by("arrival_time", "pk")
     )
+
+
+def snapshot_events(
+    *, day_total: DayTotal, contributions: list[Contribution], sequence: int
+) -> QuerySet[Event] | list[Event]:
+    """The events of a snapshot's change, each with its `state`, oldest arrival first.
+
+    A day whose older events moved to the archive gets them from the files (as unsaved
+    Event objects) merged with those still stored; any other day stays a lazy queryset.
+    """
+    stored = contribution_events(contributions)
+    if not day_is_archived(day_total_id=day_total.pk):
+        return stored
+    events = list(stored)
+    for event in events:
+        event.state = event_state(event, contribution_for_event(event, contributions))
+    events += archived_events(day_total=day_total, contributions=contributions, sequence=sequence)
+    events.sort(key=lambda e: (e.arrival_time, e.pk))
+    return events
 
 
 def contribution_for_event(event: Event, contributions: list[Contribution]) -> Contribution | None:
@@ -112,22 +133,53 @@ def change_group_sums(
         aggregates[f"{group}_events"] = Count("pk", filter=condition)
         aggregates[f"{group}_value"] = Sum("value", filter=condition)
     figures = contribution_events(contributions).order_by().aggregate(**aggregates)
-    return [
-        ChangeGroupSum(
-            group=group,
-            events=figures[f"{group}_events"] or 0,
-            value=figures[f"{group}_value"] or Decimal(0),
-        )
+    sums = {
+        group: [figures[f"{group}_events"] or 0, figures[f"{group}_value"] or Decimal(0)]
         for group in filters
+    }
+    for event in _archived(day_total, contributions):
+        sums[event.change_group][0] += 1
+        sums[event.change_group][1] += event.value
+    return [
+        ChangeGroupSum(group=group, events=events, value=value)
+        for group, (events, value) in sums.items()
     ]
+
+
+def _archived(day_total: DayTotal, contributions: list[Contribution]) -> list[Event]:
+    """The archived events of these contributions, each with its change group and lateness
+    (the filters above, applied in Python to events read from the archive files)."""
+    if not contributions or not day_is_archived(day_total_id=day_total.pk):
+        return []
+    events = []
+    for sequence in sorted({c.snapshot_sequence for c in contributions}):
+        events += archived_events(
+            day_total=day_total, contributions=contributions, sequence=sequence
+        )
+    by_batch = {c.batch_id: c for c in contributions}
+    for event in events:
+        event.change_group = _group_of(event, by_batch[event.batch_id], day_total)
+        event.arrived_after = event.arrival_time - event.event_time
+    return events
+
+
+def _group_of(event: Event, contribution: Contribution, day_total: DayTotal) -> ChangeGroup:
+    # Archived days hold no quarantined events, so only the batch rules apply.
+    too_late, count = contribution.too_late_event_count, contribution.event_count
+    if too_late and (too_late == count or event.arrival_time >= day_total.final_at):
+        return ChangeGroup.RESTATEMENT
+    if contribution.late_event_count > too_late and event.arrival_time >= day_total.day_end:
+        return ChangeGroup.LATE
+    return ChangeGroup.ON_TIME
 
 
 def change_group_events(
     *, day_total: DayTotal, contributions: list[Contribution], group: ChangeGroup
-) -> QuerySet[Event]:
-    """One group's events, oldest arrival first, with their lateness."""
+) -> QuerySet[Event] | list[Event]:
+    """One group's events, oldest arrival first, with their lateness (a list when some
+    come from the archive)."""
     condition = change_group_filters(day_total=day_total, contributions=contributions)[group]
-    return (
+    stored = (
         contribution_events(contributions)
         .filter(condition)
         .annotate(
@@ -136,3 +188,7 @@ def change_group_events(
             )
         )
     )
+    archived = [e for e in _archived(day_total, contributions) if e.change_group == group]
+    if not archived and not day_is_archived(day_total_id=day_total.pk):
+        return stored
+    return sorted([*stored, *archived], key=lambda e: (e.arrival_time, e.pk))

@@ -7,7 +7,7 @@ import datetime as dt
 
 from aggregation.models import Metric, ReconcileRun
 from aggregation.services.reconcile import reconcile_run
-from events.selectors.events import counted_event_sums
+from archive.selectors import event_sums_with_archive
 from snapshots.selectors.history import latest_snapshots
 
 
@@ -19,12 +19,12 @@ def reconcile_execute(
     day_from: dt.date | None = None,
     day_to: dt.date | None = None,
 ) -> ReconcileRun:
-    """Recompute every day total in range from its events and its contributions, check its
-    latest snapshot, and record the outcome."""
+    """Recompute every day total in range from its events (archived ones by their verified
+    manifests) and its contributions, check its latest snapshot, and record the outcome."""
     return reconcile_run(
         now=now,
         trigger=trigger,
-        event_sums_read=counted_event_sums,
+        event_sums_read=event_sums_with_archive,
         latest_snapshots_read=latest_snapshots,
         metric=metric,
         day_from=day_from,

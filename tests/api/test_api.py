@@ -277,6 +277,7 @@ def test_event_detail_shows_status_late_and_first_snapshot(api_client, pipeline,
         "status": "applied",
         "late": False,
         "snapshot": 1,
+        "archived": False,
     }
     assert received.batch_id
     assert (waiting.json()["status"], waiting.json()["snapshot"]) == ("received", None)
@@ -299,6 +300,8 @@ def test_metrics_are_listed_with_lateness_and_policy(api_client):
             "description": "Events that name no metric.",
             "allowed_lateness_seconds": 86400,
             "too_late_policy": "restate",
+            "unit": "",
+            "raw_retention_days": None,
         }
     ]
 

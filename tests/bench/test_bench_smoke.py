@@ -19,6 +19,7 @@ SMOKE_RUNS = [
         ["bench.snapshot_history", "--sizes", "1000", "3000", "--rounds", "1", "--days", "20"],
         id="snapshot_history",
     ),
+    pytest.param(["bench.archive", "--events", "2000", "--days", "20"], id="archive"),
     pytest.param(
         ["bench.pages", "--days", "20", "--snapshots-per-day", "12", "--repeats", "1"],
         id="pages",
