@@ -16,6 +16,7 @@ from django.db.models import Count, QuerySet, Sum
 
 from aggregation.models import (
     Contribution,
+    DaySourceTotal,
     DayTotal,
     Metric,
     ReconcileRun,
@@ -184,10 +185,40 @@ class LedgerPending:
     contributions: int = 0
 
 
-def ledger_pending(day_total_ids: list[int]) -> dict[int, LedgerPending]:
+def _pending_of(row: dict) -> LedgerPending:
+    return LedgerPending(
+        value=row["value"] or Decimal(0),
+        events=row["events"] or 0,
+        late=row["late"] or 0,
+        too_late=row["too_late"] or 0,
+        contributions=row["contributions"],
+    )
+
+
+def _pending_add(a: LedgerPending, b: LedgerPending) -> LedgerPending:
+    return LedgerPending(
+        value=a.value + b.value,
+        events=a.events + b.events,
+        late=a.late + b.late,
+        too_late=a.too_late + b.too_late,
+        contributions=a.contributions + b.contributions,
+    )
+
+
+@dataclass(frozen=True)
+class LedgerPendingSplit:
+    """Pending contributions by day total, and by (day total, source)."""
+
+    by_day: dict[int, LedgerPending]
+    by_source: dict[tuple[int, str], LedgerPending]
+
+
+def ledger_pending(day_total_ids: list[int]) -> LedgerPendingSplit:
+    """What each day's (and each of its sources') unsnapshotted contributions add up to,
+    in one query on the partial index of unstamped contributions."""
     rows = (
         Contribution.objects.filter(snapshot_sequence__isnull=True, day_total_id__in=day_total_ids)
-        .values("day_total_id")
+        .values("day_total_id", "source")
         .annotate(
             value=Sum("value"),
             events=Sum("event_count"),
@@ -195,19 +226,34 @@ def ledger_pending(day_total_ids: list[int]) -> dict[int, LedgerPending]:
             too_late=Sum("too_late_event_count"),
             contributions=Count("pk"),
         )
+        .order_by()
     )
-    return {
-        row["day_total_id"]: LedgerPending(
-            value=row["value"] or Decimal(0),
-            events=row["events"] or 0,
-            late=row["late"] or 0,
-            too_late=row["too_late"] or 0,
-            contributions=row["contributions"],
-        )
-        for row in rows
-    }
+    by_source = {(row["day_total_id"], row["source"]): _pending_of(row) for row in rows}
+    by_day: dict[int, LedgerPending] = {}
+    for (day_total_id, _source), pending in by_source.items():
+        by_day[day_total_id] = _pending_add(by_day.get(day_total_id, LedgerPending()), pending)
+    return LedgerPendingSplit(by_day=by_day, by_source=by_source)
 
 
-def snapshot_contributions(*, day_total_id: int, sequence: int) -> list[Contribution]:
-    """The contributions a snapshot stamped: the explanation of its change."""
-    return list(Contribution.objects.filter(day_total_id=day_total_id, snapshot_sequence=sequence))
+def day_source_totals(day_total_ids: Iterable[int]) -> dict[int, list[DaySourceTotal]]:
+    """The source totals of these days, by day total id, sources in name order."""
+    by_day: dict[int, list[DaySourceTotal]] = {}
+    rows = DaySourceTotal.objects.filter(day_total_id__in=list(day_total_ids)).order_by(
+        "day_total_id", "source"
+    )
+    for row in rows:
+        by_day.setdefault(row.day_total_id, []).append(row)
+    return by_day
+
+
+def snapshot_contributions(
+    *, day_total_id: int, sequence: int, source: str | None = None
+) -> list[Contribution]:
+    """The contributions a snapshot stamped: the explanation of its change (of one source's
+    change when `source` is given)."""
+    contributions = Contribution.objects.filter(
+        day_total_id=day_total_id, snapshot_sequence=sequence
+    )
+    if source is not None:
+        contributions = contributions.filter(source=source)
+    return list(contributions)

@@ -13,14 +13,20 @@ from aggregation.models import Contribution, ContributionKind, DayTotal
 from events.models import Event
 
 
-def contribution_events(contributions: list[Contribution]) -> QuerySet[Event]:
-    """Exactly the events whose values make up these contributions."""
+def contribution_events(
+    contributions: list[Contribution], *, source: str | None = None
+) -> QuerySet[Event]:
+    """Exactly the events whose values make up these contributions (all of one source when
+    `source` is given: pass the contributions of that source)."""
     if not contributions:
         return Event.objects.none()
     day_total_id = contributions[0].day_total_id
     batch_ids = [c.batch_id for c in contributions if c.kind == ContributionKind.BATCH]
     accepted_ids = [c.pk for c in contributions if c.kind == ContributionKind.ACCEPTED]
     from_batches = Q(day_total_id=day_total_id, batch_id__in=batch_ids, quarantine__isnull=True)
+    if source is not None:
+        # A batch's contribution covers its events of one source on the day.
+        from_batches &= Q(source=source)
     from_quarantine = Q(quarantine__contribution_id__in=accepted_ids)
     return (
         Event.objects.filter(from_batches | from_quarantine)
@@ -33,7 +39,10 @@ def contribution_for_event(event: Event, contributions: list[Contribution]) -> C
     quarantine = getattr(event, "quarantine", None)
     if quarantine is not None:
         return quarantine.contribution
-    return next((c for c in contributions if c.batch_id == event.batch_id), None)
+    return next(
+        (c for c in contributions if c.batch_id == event.batch_id and c.source == event.source),
+        None,
+    )
 
 
 # --- What changed: the events behind a snapshot, grouped --------------------------------
@@ -49,6 +58,17 @@ class ChangeGroup(StrEnum):
 _NOTHING = Q(pk__isnull=True)
 
 
+def _batches_by_source(contributions: list[Contribution]) -> Q:
+    """Events of these batch contributions: each covers one batch's events of one source."""
+    by_source: dict[str, list[int]] = {}
+    for contribution in contributions:
+        by_source.setdefault(contribution.source, []).append(contribution.batch_id)
+    matched = _NOTHING
+    for source, batch_ids in by_source.items():
+        matched |= Q(source=source, batch_id__in=batch_ids, quarantine__isnull=True)
+    return matched
+
+
 def _restatement_filter(day_total: DayTotal, contributions: list[Contribution]) -> Q:
     """Events counted after their day was final. Apply marks a whole contribution too late
     when the day already had its final snapshot, else exactly the events that arrived at or
@@ -58,17 +78,15 @@ def _restatement_filter(day_total: DayTotal, contributions: list[Contribution]) 
         if contribution.kind != ContributionKind.BATCH or not contribution.too_late_event_count:
             continue
         if contribution.too_late_event_count == contribution.event_count:
-            whole.append(contribution.batch_id)
+            whole.append(contribution)
         else:
-            partial.append(contribution.batch_id)
+            partial.append(contribution)
     accepted = [c.pk for c in contributions if c.kind == ContributionKind.ACCEPTED]
     restated = _NOTHING
     if whole:
-        restated |= Q(batch_id__in=whole, quarantine__isnull=True)
+        restated |= _batches_by_source(whole)
     if partial:
-        restated |= Q(
-            batch_id__in=partial, quarantine__isnull=True, arrival_time__gte=day_total.final_at
-        )
+        restated |= _batches_by_source(partial) & Q(arrival_time__gte=day_total.final_at)
     if accepted:
         restated |= Q(quarantine__contribution_id__in=accepted)
     return restated
@@ -81,13 +99,13 @@ def change_group_filters(
     same rules apply used to count them (so each group's count matches the snapshot)."""
     restated = _restatement_filter(day_total, contributions)
     late_batches = [
-        c.batch_id
+        c
         for c in contributions
         if c.kind == ContributionKind.BATCH and c.late_event_count > c.too_late_event_count
     ]
     late = _NOTHING
     if late_batches:
-        late = Q(batch_id__in=late_batches, arrival_time__gte=day_total.day_end) & ~restated
+        late = _batches_by_source(late_batches) & Q(arrival_time__gte=day_total.day_end) & ~restated
     return {
         ChangeGroup.ON_TIME: ~restated & ~late,
         ChangeGroup.LATE: late,
