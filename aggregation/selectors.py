@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, F, FilteredRelation, Max, Min, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 
 from aggregation.models import (
     Contribution,
@@ -95,6 +96,61 @@ def day_total_list(
     if day_to is not None:
         day_totals = day_totals.filter(day__lte=day_to)
     return day_totals
+
+
+def day_total_list_for_source(
+    *,
+    source: str,
+    metric: Metric | None = None,
+    day_from: dt.date | None = None,
+    day_to: dt.date | None = None,
+) -> QuerySet[DayTotal]:
+    """The same days as day_total_list, each annotated with one source's figures
+    (source_value, source_event_count, source_late_event_count; zeros where it has none)."""
+    zero = Value(Decimal(0), output_field=DaySourceTotal._meta.get_field("value"))
+    return (
+        day_total_list(metric=metric, day_from=day_from, day_to=day_to)
+        .annotate(of_source=FilteredRelation("sources", condition=Q(sources__source=source)))
+        .annotate(
+            source_value=Coalesce(F("of_source__value"), zero),
+            source_event_count=Coalesce(F("of_source__event_count"), 0),
+            source_late_event_count=Coalesce(F("of_source__late_event_count"), 0),
+        )
+    )
+
+
+def day_source_total_get(*, day_total_id: int, source: str) -> DaySourceTotal | None:
+    return DaySourceTotal.objects.filter(day_total_id=day_total_id, source=source).first()
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    name: str
+    value: Decimal
+    event_count: int
+    first_day: dt.date
+    last_day: dt.date
+
+
+def source_list(*, metric: Metric) -> list[SourceSummary]:
+    """Every source of a metric with its current total, largest value first (ties by
+    name), in one grouped query over the per-source day totals."""
+    rows = (
+        DaySourceTotal.objects.filter(metric=metric)
+        .values("source")
+        .annotate(total=Sum("value"), events=Sum("event_count"), first=Min("day"), last=Max("day"))
+        .order_by("-total", "source")
+    )
+    return [
+        SourceSummary(
+            name=row["source"],
+            value=row["total"],
+            event_count=row["events"],
+            first_day=row["first"],
+            last_day=row["last"],
+        )
+        for row in rows
+    ]
 
 
 def day_total_ids(pairs: Iterable[tuple[int, dt.date]]) -> dict[tuple[int, dt.date], int]:

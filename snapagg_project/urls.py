@@ -8,6 +8,7 @@ from aggregation.apis import MetricListApi
 from events.apis import EventDetailApi, EventIngestApi, MetricLatenessApi
 from events.views import BatchView, CsvUploadView, EventPostView
 from snapshots.apis import DayDetailApi, DayListApi, SnapshotEventsApi
+from snapshots.slice_apis import AggregatesApi, SourceListApi
 from snapshots.views import DayView, SnapshotChangesView
 from web.apis import HealthApi, SnapshotRunApi
 from web.views import DashboardView, OperationsView, RequeueStuckBatchesView, SnapshotRunNowView
@@ -26,6 +27,8 @@ api_urlpatterns = [
         SnapshotEventsApi.as_view(),
         name="api-snapshot-events",
     ),
+    path("api/aggregates/", AggregatesApi.as_view(), name="api-aggregates"),
+    path("api/sources/", SourceListApi.as_view(), name="api-sources"),
     path("api/snapshots/run/", SnapshotRunApi.as_view(), name="api-snapshots-run"),
     path("api/health/", HealthApi.as_view(), name="api-health"),
     path(
