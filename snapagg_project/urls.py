@@ -11,6 +11,7 @@ from snapshots.apis import DayDetailApi, DayListApi, SnapshotEventsApi
 from snapshots.slice_apis import AggregatesApi, SourceListApi
 from snapshots.views import DayView, SnapshotChangesView
 from web.apis import HealthApi, SnapshotRunApi
+from web.slice_views import PeriodsView, SourcesView
 from web.views import DashboardView, OperationsView, RequeueStuckBatchesView, SnapshotRunNowView
 
 api_urlpatterns = [
@@ -46,6 +47,8 @@ page_urlpatterns = [
         SnapshotChangesView.as_view(),
         name="snapshot-changes",
     ),
+    path("periods/", PeriodsView.as_view(), name="periods"),
+    path("sources/", SourcesView.as_view(), name="sources"),
     path("events/new/", EventPostView.as_view(), name="event-post"),
     path("events/upload/", CsvUploadView.as_view(), name="event-upload"),
     path("events/batches/<int:batch_id>/", BatchView.as_view(), name="batch-detail"),

@@ -233,3 +233,24 @@ def aggregate_get(
         groups=_ordered(groups, order, limit),
         open_days=status_of.open_days(day_from, day_to),
     )
+
+
+# Each (day, source)'s first published slice in the range: the lowest sequence per pair.
+_FIRST_PUBLISHED = """
+SELECT f.source, sum(f.value) FROM (
+    SELECT DISTINCT ON (ss.day, ss.source) ss.source, ss.value
+    FROM snapshots_snapshotsource ss
+    WHERE ss.metric_id = %s AND ss.day BETWEEN %s AND %s
+    ORDER BY ss.day, ss.source, ss.sequence
+) f GROUP BY f.source
+"""
+
+
+def sources_first_published(
+    *, metric: Metric, day_from: dt.date, day_to: dt.date
+) -> dict[str, Decimal]:
+    """Per source, the sum over the range's days of the first value published for it: what
+    the period first showed, to measure how much it moved since."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FIRST_PUBLISHED, [metric.pk, day_from, day_to])
+        return {source: value for source, value in cursor.fetchall()}

@@ -121,7 +121,7 @@ class ChangeGroupSum:
 
 
 def change_group_sums(
-    *, day_total: DayTotal, contributions: list[Contribution]
+    *, day_total: DayTotal, contributions: list[Contribution], source: str | None = None
 ) -> list[ChangeGroupSum]:
     """Count and sum of each group, in one query."""
     filters = change_group_filters(day_total=day_total, contributions=contributions)
@@ -129,7 +129,8 @@ def change_group_sums(
     for group, condition in filters.items():
         aggregates[f"{group}_events"] = Count("pk", filter=condition)
         aggregates[f"{group}_value"] = Sum("value", filter=condition)
-    figures = contribution_events(contributions).order_by().aggregate(**aggregates)
+    events = contribution_events(contributions, source=source)
+    figures = events.order_by().aggregate(**aggregates)
     return [
         ChangeGroupSum(
             group=group,
@@ -141,12 +142,16 @@ def change_group_sums(
 
 
 def change_group_events(
-    *, day_total: DayTotal, contributions: list[Contribution], group: ChangeGroup
+    *,
+    day_total: DayTotal,
+    contributions: list[Contribution],
+    group: ChangeGroup,
+    source: str | None = None,
 ) -> QuerySet[Event]:
     """One group's events, oldest arrival first, with their lateness."""
     condition = change_group_filters(day_total=day_total, contributions=contributions)[group]
     return (
-        contribution_events(contributions)
+        contribution_events(contributions, source=source)
         .filter(condition)
         .annotate(
             arrived_after=ExpressionWrapper(
