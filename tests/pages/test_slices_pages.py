@@ -35,7 +35,8 @@ def test_periods_page_says_how_many_days_can_still_change(client, viewer, pipeli
 
     headline = _section(html, 'class="headline"')
     assert "This month so far: 15.00 (live: 2 days can still change)" in headline
-    assert "2026-W47" in html and "2026-W45" in html
+    assert "2026-W47" in html
+    assert "2026-W45" in html
     assert "Provisional (late events may still arrive)" not in html  # weeks end live or final
 
 
@@ -72,7 +73,8 @@ def test_sources_page_ranks_with_share_and_change_since_first_published(
     text = _section(html, 'id="ranking-heading"')
     # web 10, mobile 7, no source 5, partner 3: of 25 in all.
     assert text.index("web") < text.index("mobile") < text.index("(no source)")
-    assert "40.0%" in text and "28.0%" in text
+    assert "40.0%" in text
+    assert "28.0%" in text
     assert "not published yet" not in text
     assert "/periods/?metric=default&amp;period=custom" in html
 
@@ -91,8 +93,12 @@ def test_day_page_splits_the_shown_snapshot_by_source(client, viewer, history, a
         'id="sources-heading"',
     )
 
-    assert "snapshot #3" in latest and "partner" in latest and "+3.00" in latest
-    assert "snapshot #1" in first and "partner" not in first and "mobile" not in first
+    assert "snapshot #3" in latest
+    assert "partner" in latest
+    assert "+3.00" in latest
+    assert "snapshot #1" in first
+    assert "partner" not in first
+    assert "mobile" not in first
 
 
 def test_what_changed_filtered_by_source_adds_up_to_its_change(client, viewer, history, at):
