@@ -324,3 +324,39 @@ def test_a_25_hour_day_holds_both_one_oclocks(api_client, pipeline, paris, clock
         ("2026-10-25", "7.00"),
         ("2026-10-26", "0"),
     ]
+
+
+# --- Query counts ----------------------------------------------------------------------------
+
+
+def _history(pipeline, days: int) -> None:
+    rows = [
+        event(f"h{n}-{s}", NOW - n * DAY, "1", source=f"s{s}")
+        for n in range(days)
+        for s in range(3)
+    ]
+    pipeline.post(rows, at=NOW)
+    pipeline.snapshot(at=NOW)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"period": "this_year", "group_by": "month"},
+        {"period": "last_30_days", "group_by": "source", "order": "-value", "limit": "2"},
+        {"period": "last_30_days", "group_by": "day", "as_of": NOW.isoformat(), "source": "s1"},
+        {"period": "last_30_days", "group_by": "source", "as_of": NOW.isoformat()},
+    ],
+)
+def test_aggregates_take_as_many_queries_for_a_long_history_as_for_a_short_one(
+    api_client, pipeline, clock, django_assert_max_num_queries, params
+):
+    _history(pipeline, 2)
+    api_client.get("/api/aggregates/", params)  # warm: the reporting zone is cached
+    with django_assert_max_num_queries(4) as short:
+        assert api_client.get("/api/aggregates/", params).status_code == 200
+    _history(pipeline, 40)
+    with django_assert_max_num_queries(4) as long:
+        assert api_client.get("/api/aggregates/", params).status_code == 200
+
+    assert len(long.captured_queries) == len(short.captured_queries)
