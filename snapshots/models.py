@@ -150,7 +150,10 @@ class SnapshotSource(models.Model):
             models.UniqueConstraint(fields=["snapshot", "source"], name="snapshotsource_once"),
         ]
         indexes = [
-            models.Index(fields=["metric", "day", "source"], name="snapshotsource_metric_day"),
+            # Ranges, and each (day, source)'s first slice in sequence order.
+            models.Index(
+                fields=["metric", "day", "source", "sequence"], name="snapshotsource_metric_day"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -52,7 +52,8 @@ class Migration(migrations.Migration):
                 "ordering": ["snapshot_id", "source"],
                 "indexes": [
                     models.Index(
-                        fields=["metric", "day", "source"], name="snapshotsource_metric_day"
+                        fields=["metric", "day", "source", "sequence"],
+                        name="snapshotsource_metric_day",
                     )
                 ],
                 "constraints": [
