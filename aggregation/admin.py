@@ -6,7 +6,14 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from aggregation.calendar import DayStatus
-from aggregation.models import Contribution, DayTotal, Metric, ReconcileRun, ReportingTimezone
+from aggregation.models import (
+    Contribution,
+    DaySourceTotal,
+    DayTotal,
+    Metric,
+    ReconcileRun,
+    ReportingTimezone,
+)
 from common.admin import ReadOnlyAdminMixin
 from common.numbers import decimal_str
 
@@ -50,6 +57,20 @@ class DayStatusFilter(admin.SimpleListFilter):
             case DayStatus.FINAL:
                 return with_final.filter(final_instant__lte=now)
         return queryset
+
+
+@admin.register(DaySourceTotal)
+class DaySourceTotalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["day", "metric", "source", "value_display", "event_count"]
+    list_filter = ["metric"]
+    list_select_related = ["metric"]
+    date_hierarchy = "day"
+    raw_id_fields = ["day_total"]
+    search_fields = ["source", "metric__name"]
+
+    @admin.display(description="value", ordering="value")
+    def value_display(self, row: DaySourceTotal) -> str:
+        return decimal_str(row.value)
 
 
 @admin.register(DayTotal)

@@ -238,16 +238,19 @@ class Contribution(models.Model):
     too_late_event_count = models.PositiveIntegerField(default=0)
     applied_at = models.DateTimeField()
     snapshot_sequence = models.PositiveIntegerField(null=True, blank=True)
+    # The events' source: one contribution per (batch, day, source), so a snapshot's change
+    # splits by source exactly as it sums.
+    source = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["id"]
         constraints = [
             # A second line of defence behind the batch claim: one contribution per
-            # (batch, day), so a batch can never be added to a day twice.
+            # (batch, day, source), so a batch can never be added to a day twice.
             models.UniqueConstraint(
-                fields=["batch", "day_total"],
+                fields=["batch", "day_total", "source"],
                 condition=Q(batch__isnull=False),
-                name="contribution_once_per_batch_day",
+                name="contribution_once_per_batch_day_source",
             ),
         ]
         indexes = [
@@ -261,6 +264,37 @@ class Contribution(models.Model):
 
     def __str__(self) -> str:
         return f"+{self.value} to {self.day_total_id} ({self.event_count} events)"
+
+
+class DaySourceTotal(models.Model):
+    """The running total of one source on one (metric, day): a slice of the day total.
+
+    Written only by the ledger, in the same statement as the day total and the
+    contribution that moved it, so the sources of a day always sum to the day's total.
+    `metric` and `day` repeat the day total's so ranges and rankings read this table alone.
+    """
+
+    day_total = models.ForeignKey(DayTotal, on_delete=models.PROTECT, related_name="sources")
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    source = models.CharField(max_length=64, blank=True, default="")
+    value = models.DecimalField(max_digits=TOTAL_DIGITS, decimal_places=VALUE_PLACES, default=0)
+    event_count = models.BigIntegerField(default=0)
+    late_event_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day_total_id", "source"]
+        constraints = [
+            models.UniqueConstraint(fields=["day_total", "source"], name="daysource_day_source"),
+        ]
+        indexes = [
+            # Ranges and rankings: one metric's days in a range, optionally one source.
+            models.Index(fields=["metric", "day", "source"], name="daysource_metric_day"),
+            models.Index(fields=["metric", "source", "day"], name="daysource_metric_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day_total_id}:{self.source or '(no source)'}"
 
 
 class ReconcileTrigger(models.TextChoices):

@@ -12,10 +12,12 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, F, FilteredRelation, Max, Min, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 
 from aggregation.models import (
     Contribution,
+    DaySourceTotal,
     DayTotal,
     Metric,
     ReconcileRun,
@@ -94,6 +96,61 @@ def day_total_list(
     if day_to is not None:
         day_totals = day_totals.filter(day__lte=day_to)
     return day_totals
+
+
+def day_total_list_for_source(
+    *,
+    source: str,
+    metric: Metric | None = None,
+    day_from: dt.date | None = None,
+    day_to: dt.date | None = None,
+) -> QuerySet[DayTotal]:
+    """The same days as day_total_list, each annotated with one source's figures
+    (source_value, source_event_count, source_late_event_count; zeros where it has none)."""
+    zero = Value(Decimal(0), output_field=DaySourceTotal._meta.get_field("value"))
+    return (
+        day_total_list(metric=metric, day_from=day_from, day_to=day_to)
+        .annotate(of_source=FilteredRelation("sources", condition=Q(sources__source=source)))
+        .annotate(
+            source_value=Coalesce(F("of_source__value"), zero),
+            source_event_count=Coalesce(F("of_source__event_count"), 0),
+            source_late_event_count=Coalesce(F("of_source__late_event_count"), 0),
+        )
+    )
+
+
+def day_source_total_get(*, day_total_id: int, source: str) -> DaySourceTotal | None:
+    return DaySourceTotal.objects.filter(day_total_id=day_total_id, source=source).first()
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    name: str
+    value: Decimal
+    event_count: int
+    first_day: dt.date
+    last_day: dt.date
+
+
+def source_list(*, metric: Metric) -> list[SourceSummary]:
+    """Every source of a metric with its current total, largest value first (ties by
+    name), in one grouped query over the per-source day totals."""
+    rows = (
+        DaySourceTotal.objects.filter(metric=metric)
+        .values("source")
+        .annotate(total=Sum("value"), events=Sum("event_count"), first=Min("day"), last=Max("day"))
+        .order_by("-total", "source")
+    )
+    return [
+        SourceSummary(
+            name=row["source"],
+            value=row["total"],
+            event_count=row["events"],
+            first_day=row["first"],
+            last_day=row["last"],
+        )
+        for row in rows
+    ]
 
 
 def day_total_ids(pairs: Iterable[tuple[int, dt.date]]) -> dict[tuple[int, dt.date], int]:
@@ -184,10 +241,40 @@ class LedgerPending:
     contributions: int = 0
 
 
-def ledger_pending(day_total_ids: list[int]) -> dict[int, LedgerPending]:
+def _pending_of(row: dict) -> LedgerPending:
+    return LedgerPending(
+        value=row["value"] or Decimal(0),
+        events=row["events"] or 0,
+        late=row["late"] or 0,
+        too_late=row["too_late"] or 0,
+        contributions=row["contributions"],
+    )
+
+
+def _pending_add(a: LedgerPending, b: LedgerPending) -> LedgerPending:
+    return LedgerPending(
+        value=a.value + b.value,
+        events=a.events + b.events,
+        late=a.late + b.late,
+        too_late=a.too_late + b.too_late,
+        contributions=a.contributions + b.contributions,
+    )
+
+
+@dataclass(frozen=True)
+class LedgerPendingSplit:
+    """Pending contributions by day total, and by (day total, source)."""
+
+    by_day: dict[int, LedgerPending]
+    by_source: dict[tuple[int, str], LedgerPending]
+
+
+def ledger_pending(day_total_ids: list[int]) -> LedgerPendingSplit:
+    """What each day's (and each of its sources') unsnapshotted contributions add up to,
+    in one query on the partial index of unstamped contributions."""
     rows = (
         Contribution.objects.filter(snapshot_sequence__isnull=True, day_total_id__in=day_total_ids)
-        .values("day_total_id")
+        .values("day_total_id", "source")
         .annotate(
             value=Sum("value"),
             events=Sum("event_count"),
@@ -195,19 +282,34 @@ def ledger_pending(day_total_ids: list[int]) -> dict[int, LedgerPending]:
             too_late=Sum("too_late_event_count"),
             contributions=Count("pk"),
         )
+        .order_by()
     )
-    return {
-        row["day_total_id"]: LedgerPending(
-            value=row["value"] or Decimal(0),
-            events=row["events"] or 0,
-            late=row["late"] or 0,
-            too_late=row["too_late"] or 0,
-            contributions=row["contributions"],
-        )
-        for row in rows
-    }
+    by_source = {(row["day_total_id"], row["source"]): _pending_of(row) for row in rows}
+    by_day: dict[int, LedgerPending] = {}
+    for (day_total_id, _source), pending in by_source.items():
+        by_day[day_total_id] = _pending_add(by_day.get(day_total_id, LedgerPending()), pending)
+    return LedgerPendingSplit(by_day=by_day, by_source=by_source)
 
 
-def snapshot_contributions(*, day_total_id: int, sequence: int) -> list[Contribution]:
-    """The contributions a snapshot stamped: the explanation of its change."""
-    return list(Contribution.objects.filter(day_total_id=day_total_id, snapshot_sequence=sequence))
+def day_source_totals(day_total_ids: Iterable[int]) -> dict[int, list[DaySourceTotal]]:
+    """The source totals of these days, by day total id, sources in name order."""
+    by_day: dict[int, list[DaySourceTotal]] = {}
+    rows = DaySourceTotal.objects.filter(day_total_id__in=list(day_total_ids)).order_by(
+        "day_total_id", "source"
+    )
+    for row in rows:
+        by_day.setdefault(row.day_total_id, []).append(row)
+    return by_day
+
+
+def snapshot_contributions(
+    *, day_total_id: int, sequence: int, source: str | None = None
+) -> list[Contribution]:
+    """The contributions a snapshot stamped: the explanation of its change (of one source's
+    change when `source` is given)."""
+    contributions = Contribution.objects.filter(
+        day_total_id=day_total_id, snapshot_sequence=sequence
+    )
+    if source is not None:
+        contributions = contributions.filter(source=source)
+    return list(contributions)

@@ -113,7 +113,7 @@ def archived_events(
 ) -> list[Event]:
     """The archived events of a day (of one snapshot when `sequence` is given) as unsaved
     Event objects carrying their state, ready for the same serializers and pages."""
-    by_batch = {c.batch_id: c for c in contributions}
+    contribution_of = {(c.batch_id, c.source): c for c in contributions}
     events = []
     for manifest in archived_manifests(day_total_id=day_total.pk):
         if sequence is not None and sequence not in manifest.snapshot_sequences:
@@ -121,7 +121,11 @@ def archived_events(
         for line in manifest_lines(manifest):
             if sequence is not None and line.snapshot_sequence != sequence:
                 continue
-            events.append(_as_event(line, day_total, by_batch[line.record.batch_id]))
+            events.append(
+                _as_event(
+                    line, day_total, contribution_of[(line.record.batch_id, line.record.source)]
+                )
+            )
     return events
 
 

@@ -63,8 +63,10 @@ class DayOutcome:
 
 
 def _file_for(day_total: DayTotal, records: list[EventRecord], contributions) -> bytes:
-    sequence_of = {c.batch_id: c.snapshot_sequence for c in contributions}
-    return file_encode((r, day_total.metric.name, sequence_of[r.batch_id]) for r in records)
+    sequence_of = {(c.batch_id, c.source): c.snapshot_sequence for c in contributions}
+    return file_encode(
+        (r, day_total.metric.name, sequence_of[(r.batch_id, r.source)]) for r in records
+    )
 
 
 def _manifest_written(
@@ -113,7 +115,7 @@ def _sequences(records: list[EventRecord], day_total: DayTotal) -> set[int]:
 
 def _verify(manifest: ArchiveManifest, contributions: list[Contribution], now) -> None:
     """Step 2: read the file back; its checksum, count and sum must match the manifest, and
-    per batch its events must be exactly the contribution the snapshots stamped."""
+    per (batch, source) its events must be exactly the contribution the snapshots stamped."""
     data = file_read(manifest.location)
     if sha256_hex(data) != manifest.sha256:
         raise ArchiveVerifyError(f"{manifest.location}: checksum differs after writing")
@@ -121,12 +123,12 @@ def _verify(manifest: ArchiveManifest, contributions: list[Contribution], now) -
     total = sum((line.record.value for line in lines), Decimal(0))
     if len(lines) != manifest.event_count or total != manifest.value_sum:
         raise ArchiveVerifyError(f"{manifest.location}: count or sum differs from the manifest")
-    by_batch: dict[int, list] = defaultdict(list)
+    by_batch: dict[tuple[int, str], list] = defaultdict(list)
     for line in lines:
-        by_batch[line.record.batch_id].append(line)
-    contribution_of = {c.batch_id: c for c in contributions}
-    for batch_id, batch_lines in by_batch.items():
-        contribution = contribution_of.get(batch_id)
+        by_batch[(line.record.batch_id, line.record.source)].append(line)
+    contribution_of = {(c.batch_id, c.source): c for c in contributions}
+    for (batch_id, source), batch_lines in by_batch.items():
+        contribution = contribution_of.get((batch_id, source))
         if (
             contribution is None
             or contribution.snapshot_sequence is None
@@ -135,7 +137,8 @@ def _verify(manifest: ArchiveManifest, contributions: list[Contribution], now) -
             or any(x.snapshot_sequence != contribution.snapshot_sequence for x in batch_lines)
         ):
             raise ArchiveVerifyError(
-                f"{manifest.location}: batch {batch_id} differs from its contribution"
+                f"{manifest.location}: batch {batch_id} (source {source!r}) differs from "
+                "its contribution"
             )
     if manifest.state == ManifestState.WRITTEN:
         manifest.state, manifest.verified_at = ManifestState.VERIFIED, now

@@ -41,7 +41,9 @@ DATA_TABLES = [
     "events_ingestbatch",
     "web_workerheartbeat",
     "aggregation_daytotal",
+    "aggregation_daysourcetotal",
     "snapshots_snapshot",
+    "snapshots_snapshotsource",
     "snapshots_snapshotrun",
 ]
 

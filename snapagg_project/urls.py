@@ -9,8 +9,10 @@ from archive.apis import ArchiveRunApi, EventDetailApi
 from events.apis import EventIngestApi, MetricLatenessApi
 from events.views import BatchView, CsvUploadView, EventPostView
 from snapshots.apis import DayDetailApi, DayListApi, SnapshotEventsApi
+from snapshots.slice_apis import AggregatesApi, SourceListApi
 from snapshots.views import DayView, SnapshotChangesView
 from web.apis import HealthApi, SnapshotRunApi
+from web.slice_views import PeriodsView, SourcesView
 from web.views import DashboardView, OperationsView, RequeueStuckBatchesView, SnapshotRunNowView
 
 api_urlpatterns = [
@@ -28,6 +30,8 @@ api_urlpatterns = [
         SnapshotEventsApi.as_view(),
         name="api-snapshot-events",
     ),
+    path("api/aggregates/", AggregatesApi.as_view(), name="api-aggregates"),
+    path("api/sources/", SourceListApi.as_view(), name="api-sources"),
     path("api/snapshots/run/", SnapshotRunApi.as_view(), name="api-snapshots-run"),
     path("api/archive/run/", ArchiveRunApi.as_view(), name="api-archive-run"),
     path("api/health/", HealthApi.as_view(), name="api-health"),
@@ -54,6 +58,8 @@ page_urlpatterns = [
         SnapshotChangesView.as_view(),
         name="snapshot-changes",
     ),
+    path("periods/", PeriodsView.as_view(), name="periods"),
+    path("sources/", SourcesView.as_view(), name="sources"),
     path("events/new/", EventPostView.as_view(), name="event-post"),
     path("events/upload/", CsvUploadView.as_view(), name="event-upload"),
     path("events/batches/<int:batch_id>/", BatchView.as_view(), name="batch-detail"),

@@ -5,7 +5,7 @@ from django.utils.html import format_html
 
 from common.admin import ReadOnlyAdminMixin
 from common.numbers import decimal_str, signed_decimal_str
-from snapshots.models import Snapshot, SnapshotRun
+from snapshots.models import Snapshot, SnapshotRun, SnapshotSource
 
 
 @admin.register(Snapshot)
@@ -54,3 +54,30 @@ class SnapshotRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["outcome", "trigger"]
     date_hierarchy = "started_at"
+
+
+@admin.register(SnapshotSource)
+class SnapshotSourceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "day",
+        "metric",
+        "sequence",
+        "source",
+        "value_display",
+        "event_count",
+        "change_display",
+        "change_events",
+    ]
+    list_filter = ["metric"]
+    list_select_related = ["metric"]
+    date_hierarchy = "day"
+    raw_id_fields = ["snapshot"]
+    search_fields = ["source", "metric__name"]
+
+    @admin.display(description="value", ordering="value")
+    def value_display(self, row: SnapshotSource) -> str:
+        return decimal_str(row.value)
+
+    @admin.display(description="change", ordering="change")
+    def change_display(self, row: SnapshotSource) -> str:
+        return signed_decimal_str(row.change)

@@ -3,6 +3,8 @@ a time), and the events behind one snapshot's change."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -25,7 +27,13 @@ from aggregation.apis import (
     query_error,
 )
 from aggregation.models import DayTotal
-from aggregation.selectors import day_total_list, metric_get, snapshot_contributions
+from aggregation.selectors import (
+    day_source_total_get,
+    day_total_list,
+    day_total_list_for_source,
+    metric_get,
+    snapshot_contributions,
+)
 from common.api_errors import api_error
 from common.api_schema import error_body, paginated
 from common.serializer_fields import DecimalStringField
@@ -33,32 +41,57 @@ from events.apis import EventOutSerializer
 from events.selectors.events import event_state
 from events.selectors.lateness import day_completeness, days_completeness
 from events.validation import EventFieldError, parse_instant
+from snapshots.models import Snapshot
 from snapshots.selectors.explanations import contribution_for_event, snapshot_events
-from snapshots.selectors.history import day_snapshots, snapshot_as_of, snapshot_get
+from snapshots.selectors.history import (
+    day_snapshots,
+    snapshot_as_of,
+    snapshot_get,
+    snapshot_sources_of,
+)
+from snapshots.slice_apis import query_source
+
+SOURCE_PARAMETER = OpenApiParameter(
+    "source",
+    str,
+    description=(
+        "Only events of this source (empty: events without a source); an unknown source "
+        "answers zeros."
+    ),
+)
 
 
 class SnapshotEventsApi(APIView):
     @extend_schema(
         operation_id="snapshot_events_list",
-        parameters=[*DAY_PATH_PARAMETERS],
+        parameters=[*DAY_PATH_PARAMETERS, SOURCE_PARAMETER],
         responses={
             200: paginated("PaginatedEventOutList", EventOutSerializer(many=True)),
             400: OpenApiResponse(error_body(), description="A malformed day."),
             404: OpenApiResponse(error_body(), description="No such day, snapshot or page."),
         },
-        description="The events that account for this snapshot's change; they sum to it.",
+        description=(
+            "The events that account for this snapshot's change (of one source's change with "
+            "?source=); they sum to it."
+        ),
     )
     def get(self, request: Request, metric: str, day: str, sequence: int) -> Response:
+        try:
+            source = query_source(request)
+        except QueryError as exc:
+            return query_error(exc)
         day_total, error = day_from_path(metric, day)
         if error is not None:
             return error
         snapshot = snapshot_get(day_total=day_total, sequence=sequence)
         if snapshot is None:
             return api_error(404, "not_found", f"{day_total.day} has no snapshot {sequence}.")
-        contributions = snapshot_contributions(day_total_id=day_total.pk, sequence=sequence)
+        contributions = snapshot_contributions(
+            day_total_id=day_total.pk, sequence=sequence, source=source
+        )
         paginator = StandardPagination()
         events = snapshot_events(
-            day_total=day_total, contributions=contributions, sequence=sequence
+            day_total=day_total, contributions=contributions, sequence=sequence, source=source
         )
         page = paginator.paginate_queryset(events, request, view=self)
         for event in page:
@@ -116,6 +149,21 @@ class DayAsOfSerializer(serializers.Serializer):
     taken_at = serializers.DateTimeField()
 
 
+def _restrict_to_source(day_total: DayTotal, value, event_count: int, late: int) -> None:
+    """Show one source's figures in the day's shape (the instance is only serialized)."""
+    day_total.value, day_total.event_count, day_total.late_event_count = value, event_count, late
+
+
+def _source_snapshot(snapshot: Snapshot, row) -> Snapshot:
+    """A snapshot in the day's shape with one source's figures (zeros: no events yet)."""
+    snapshot.value = row.value if row else Decimal(0)
+    snapshot.event_count = row.event_count if row else 0
+    snapshot.change = row.change if row else Decimal(0)
+    snapshot.change_events = row.change_events if row else 0
+    snapshot.late_events = row.late_events if row else 0
+    return snapshot
+
+
 class DayListApi(APIView):
     @extend_schema(
         operation_id="days_list",
@@ -123,6 +171,7 @@ class DayListApi(APIView):
             OpenApiParameter("metric", str, description="Metric name; all metrics if absent."),
             OpenApiParameter("from", OpenApiTypes.DATE, description="First day (inclusive)."),
             OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (inclusive)."),
+            SOURCE_PARAMETER,
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int),
         ],
@@ -135,6 +184,7 @@ class DayListApi(APIView):
     def get(self, request: Request) -> Response:
         try:
             day_from, day_to = query_date(request, "from"), query_date(request, "to")
+            source = query_source(request)
         except QueryError as exc:
             return query_error(exc)
         metric = None
@@ -145,10 +195,22 @@ class DayListApi(APIView):
                 return api_error(
                     400, "invalid_query", f"unknown metric {metric_name!r}.", field="metric"
                 )
+        if source is None:
+            day_totals = day_total_list(metric=metric, day_from=day_from, day_to=day_to)
+        else:
+            day_totals = day_total_list_for_source(
+                source=source, metric=metric, day_from=day_from, day_to=day_to
+            )
         paginator = StandardPagination()
-        page = paginator.paginate_queryset(
-            day_total_list(metric=metric, day_from=day_from, day_to=day_to), request, view=self
-        )
+        page = paginator.paginate_queryset(day_totals, request, view=self)
+        if source is not None:
+            for day_total in page:
+                _restrict_to_source(
+                    day_total,
+                    day_total.source_value,
+                    day_total.source_event_count,
+                    day_total.source_late_event_count,
+                )
         now = timezone.now()
         completeness = days_completeness(day_totals=page, now=now)
         for day_total in page:
@@ -167,6 +229,7 @@ class DayDetailApi(APIView):
                 OpenApiTypes.DATETIME,
                 description="Show what the day looked like at this time (ISO 8601 with offset).",
             ),
+            SOURCE_PARAMETER,
         ],
         responses={
             200: PolymorphicProxySerializer(
@@ -179,18 +242,38 @@ class DayDetailApi(APIView):
         },
     )
     def get(self, request: Request, metric: str, day: str) -> Response:
+        try:
+            source = query_source(request)
+        except QueryError as exc:
+            return query_error(exc)
         day_total, error = day_from_path(metric, day)
         if error is not None:
             return error
         as_of_raw = request.query_params.get("as_of")
         if as_of_raw is not None:
-            return self._as_of(day_total, as_of_raw)
+            return self._as_of(day_total, as_of_raw, source)
         now = timezone.now()
-        day_total.snapshot_list = list(day_snapshots(day_total=day_total))
+        # Completeness is the day's, measured before the figures are narrowed to a source.
         day_total.completeness = day_completeness(day_total=day_total, now=now)
+        snapshots = list(day_snapshots(day_total=day_total))
+        if source is not None:
+            self._restrict(day_total, snapshots, source)
+        day_total.snapshot_list = snapshots
         return Response(DayDetailSerializer(day_total, context={"now": now}).data)
 
-    def _as_of(self, day_total: DayTotal, raw: str) -> Response:
+    def _restrict(self, day_total: DayTotal, snapshots: list[Snapshot], source: str) -> None:
+        row = day_source_total_get(day_total_id=day_total.pk, source=source)
+        _restrict_to_source(
+            day_total,
+            row.value if row else Decimal(0),
+            row.event_count if row else 0,
+            row.late_event_count if row else 0,
+        )
+        slices = snapshot_sources_of(day_total=day_total, source=source)
+        for snapshot in snapshots:
+            _source_snapshot(snapshot, slices.get(snapshot.sequence))
+
+    def _as_of(self, day_total: DayTotal, raw: str, source: str | None) -> Response:
         try:
             as_of = parse_instant(raw, "as_of")
         except EventFieldError as exc:
@@ -200,6 +283,9 @@ class DayDetailApi(APIView):
             return api_error(
                 404, "not_found", f"{day_total.day} had no snapshot yet at {as_of.isoformat()}."
             )
+        if source is not None:
+            slices = snapshot_sources_of(day_total=day_total, source=source)
+            snapshot = _source_snapshot(snapshot, slices.get(snapshot.sequence))
         return Response(
             {
                 "metric": day_total.metric.name,

@@ -83,13 +83,19 @@ class _DayPlan:
 class _DemoGenerator:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
+        # The shops and e-mail sources draw from their own stream, so the web, mobile and
+        # partner events of a seed stay what they were before those sources existed.
+        self.more_rng = random.Random(seed + 1)
 
-    def _moment(self, plan: _DayPlan, hours: range | None = None) -> dt.datetime:
+    def _moment(
+        self, plan: _DayPlan, hours: range | None = None, rng: random.Random | None = None
+    ) -> dt.datetime:
+        rng = rng or self.rng
         if hours is None:
-            hour = self.rng.choices(range(24), weights=HOUR_WEIGHTS)[0]
+            hour = rng.choices(range(24), weights=HOUR_WEIGHTS)[0]
         else:
-            hour = self.rng.choice(hours)
-        return plan.start + dt.timedelta(hours=hour, seconds=self.rng.randrange(3600))
+            hour = rng.choice(hours)
+        return plan.start + dt.timedelta(hours=hour, seconds=rng.randrange(3600))
 
     def _mobile_delay(self, plan: _DayPlan, event_time: dt.datetime) -> dt.datetime:
         draw = self.rng.random()
@@ -142,6 +148,33 @@ class _DemoGenerator:
                 self.rng.choice(PARTNER_PRICES),
                 "",
                 "partner",
+            )
+        yield from self._shops_and_email(plan, stamp)
+
+    def _shops_and_email(self, plan: _DayPlan, stamp: str) -> Iterator[DemoEvent]:
+        """Two more sources with their own lateness: the shops' tills upload at the next
+        full hour; e-mail orders are confirmed in batches 2 to 10 hours later."""
+        rng = self.more_rng
+        for n in range(rng.randint(10, 16)):
+            event_time = self._moment(plan, rng=rng)
+            next_hour = event_time.replace(minute=0, second=0, microsecond=0)
+            yield DemoEvent(
+                f"store-{stamp}-{n:04d}",
+                event_time,
+                next_hour + dt.timedelta(hours=1, seconds=rng.uniform(5, 300)),
+                rng.choice(ORDER_PRICES),
+                "",
+                "store",
+            )
+        for n in range(rng.randint(4, 8)):
+            event_time = self._moment(plan, rng=rng)
+            yield DemoEvent(
+                f"email-{stamp}-{n:04d}",
+                event_time,
+                event_time + dt.timedelta(hours=rng.uniform(2, 10)),
+                rng.choice(ORDER_PRICES),
+                "",
+                "email",
             )
 
     def signups(self, plan: _DayPlan) -> Iterator[DemoEvent]:

@@ -119,3 +119,50 @@ class Snapshot(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> NoReturn:
         _refuse()
+
+
+class SnapshotSource(models.Model):
+    """One source's slice of one snapshot: its value, count and change at that snapshot.
+
+    Every snapshot records every source the day has events from (a source that did not
+    move shows change 0), so a source's history, as-of and explanation follow the day's.
+    Immutable like the snapshot: the model, the admin and a PostgreSQL trigger refuse.
+    """
+
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="sources")
+    # Copied from the snapshot so as-of ranges read this table and the snapshot's index.
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    sequence = models.PositiveIntegerField()
+    source = models.CharField(max_length=64, blank=True, default="")
+    value = models.DecimalField(max_digits=TOTAL_DIGITS, decimal_places=VALUE_PLACES)
+    event_count = models.BigIntegerField()
+    late_event_count = models.BigIntegerField(default=0)
+    change = models.DecimalField(max_digits=TOTAL_DIGITS, decimal_places=VALUE_PLACES)
+    change_events = models.PositiveIntegerField()
+    late_events = models.PositiveIntegerField(default=0)
+
+    objects = SnapshotQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["snapshot_id", "source"]
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "source"], name="snapshotsource_once"),
+        ]
+        indexes = [
+            # Ranges, and each (day, source)'s first slice in sequence order.
+            models.Index(
+                fields=["metric", "day", "source", "sequence"], name="snapshotsource_metric_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot_id}:{self.source or '(no source)'}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            _refuse()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> NoReturn:
+        _refuse()

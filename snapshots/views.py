@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import Http404
 from django.utils import timezone
@@ -29,7 +30,12 @@ from snapshots.descriptions import snapshot_explanation
 from snapshots.forms import AsOfForm
 from snapshots.models import Snapshot, SnapshotReason
 from snapshots.selectors.explanations import ChangeGroup, change_group_events, change_group_sums
-from snapshots.selectors.history import day_snapshots, snapshot_as_of, snapshot_get
+from snapshots.selectors.history import (
+    day_snapshots,
+    snapshot_as_of,
+    snapshot_get,
+    snapshot_source_split,
+)
 from snapshots.tables import ChangeEventTable, SnapshotTable, snapshot_url
 
 SNAPSHOTS_PER_PAGE = 25
@@ -89,6 +95,26 @@ def history_chart(
     return step_chart(steps, lines=lines)
 
 
+def source_split(snapshot: Snapshot | None) -> list[dict[str, Any]]:
+    """A snapshot's value by source, each with its share and a link to its own change."""
+    if snapshot is None:
+        return []
+    rows = []
+    for row in snapshot_source_split(snapshot=snapshot):
+        share = (
+            (row.value / snapshot.value * 100).quantize(Decimal("0.1")) if snapshot.value else None
+        )
+        rows.append(
+            {
+                "slice": row,
+                "name": row.source or "(no source)",
+                "share": share,
+                "changes_url": f"{snapshot.get_absolute_url()}?{urlencode({'source': row.source})}",
+            }
+        )
+    return rows
+
+
 class DayView(ReaderRequiredMixin, TemplateView):
     template_name = "snapshots/day.html"
 
@@ -111,7 +137,10 @@ class DayView(ReaderRequiredMixin, TemplateView):
         )
         RequestConfig(self.request, paginate={"per_page": SNAPSHOTS_PER_PAGE}).configure(table)
         published_events = snapshots[-1].event_count if snapshots else 0
+        shown = as_of_snapshot if as_of else (snapshots[-1] if snapshots else None)
         return {
+            "shown_snapshot": shown,
+            "source_split": source_split(shown),
             **super().get_context_data(**kwargs),
             "day_total": day_total,
             "badge": day_badge(day_total, now),
@@ -144,17 +173,23 @@ class SnapshotChangesView(ReaderRequiredMixin, TemplateView):
         snapshot = snapshot_get(day_total=day_total, sequence=kwargs["sequence"])
         if snapshot is None:
             raise Http404(f"{day_total.day.isoformat()} has no snapshot {kwargs['sequence']}.")
+        source = self.request.GET.get("source")
+        if source is not None and "\x00" in source:
+            raise Http404("No such source.")
         contributions = snapshot_contributions(
-            day_total_id=day_total.pk, sequence=snapshot.sequence
+            day_total_id=day_total.pk, sequence=snapshot.sequence, source=source
         )
-        sums = change_group_sums(day_total=day_total, contributions=contributions)
+        sums = change_group_sums(day_total=day_total, contributions=contributions, source=source)
         groups = []
         for group_sum in sums:
             table = None
             if group_sum.events:
                 table = ChangeEventTable(
                     change_group_events(
-                        day_total=day_total, contributions=contributions, group=group_sum.group
+                        day_total=day_total,
+                        contributions=contributions,
+                        group=group_sum.group,
+                        source=source,
                     ),
                     prefix=f"{group_sum.group}-",
                 )
@@ -162,7 +197,22 @@ class SnapshotChangesView(ReaderRequiredMixin, TemplateView):
             label, meaning = GROUP_WORDS[group_sum.group]
             groups.append({"sum": group_sum, "label": label, "meaning": meaning, "table": table})
         total = sum((group_sum.value for group_sum in sums), start=Decimal(0))
+        slices = {row.source: row for row in snapshot_source_split(snapshot=snapshot)}
+        change = snapshot.change
+        if source is not None:
+            change = slices[source].change if source in slices else Decimal(0)
         return {
+            "source": source,
+            "source_name": (source or "(no source)") if source is not None else None,
+            "sources": [
+                {
+                    "name": name or "(no source)",
+                    "url": f"?{urlencode({'source': name})}",
+                    "key": name,
+                }
+                for name in sorted(slices)
+            ],
+            "change": change,
             **super().get_context_data(**kwargs),
             "day_total": day_total,
             "snapshot": snapshot,
@@ -171,6 +221,6 @@ class SnapshotChangesView(ReaderRequiredMixin, TemplateView):
             "groups": groups,
             "total_events": sum(group_sum.events for group_sum in sums),
             "total_value": total,
-            "adds_up": total == snapshot.change,
+            "adds_up": total == change,
             "has_next": snapshot.sequence < day_total.snapshot_count,
         }

@@ -76,8 +76,8 @@ def day_totals_lock_grouped(*, grouped_sql: str, params: Sequence[object]) -> li
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    """One amount to add to one (locked) day total: a batch's events on that day, or
-    events accepted from quarantine (batch_id None)."""
+    """One amount to add to one (locked) day total and one of its sources: a batch's events
+    of that source on that day, or events accepted from quarantine (batch_id None)."""
 
     day_total_id: int
     kind: str
@@ -86,39 +86,64 @@ class LedgerEntry:
     late_event_count: int = 0
     too_late_event_count: int = 0
     batch_id: int | None = None
+    source: str = ""
 
 
-# Appending the contributions and adding them to their (already locked) totals is one
-# statement: the totals can never move without the ledger rows that explain them.
+# Appending the contributions, adding them to their (already locked) day totals and to the
+# per-source totals is one statement: no total can move without the ledger rows that
+# explain it, and the sources of a day always sum to the day. A day total is updated once
+# per statement (its sources summed first): UPDATE ... FROM would apply one row per target.
 _LEDGER_APPEND = """
 WITH added AS (
     INSERT INTO aggregation_contribution
         (day_total_id, batch_id, kind, value, event_count, late_event_count,
-         too_late_event_count, applied_at)
-    SELECT c.day_total_id, c.batch_id, c.kind, c.value, c.events, c.late, c.too_late, %s
+         too_late_event_count, applied_at, source)
+    SELECT c.day_total_id, c.batch_id, c.kind, c.value, c.events, c.late, c.too_late, %s,
+           c.source
     FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::numeric[], %s::integer[],
-                %s::integer[], %s::integer[])
-         AS c(day_total_id, batch_id, kind, value, events, late, too_late)
-    RETURNING id, day_total_id, value, event_count, late_event_count, too_late_event_count
+                %s::integer[], %s::integer[], %s::text[])
+         AS c(day_total_id, batch_id, kind, value, events, late, too_late, source)
+    RETURNING id, day_total_id, source, value, event_count, late_event_count,
+              too_late_event_count
+), per_day AS (
+    SELECT day_total_id, sum(value) AS value, sum(event_count) AS event_count,
+           sum(late_event_count) AS late, sum(too_late_event_count) AS too_late
+    FROM added GROUP BY day_total_id
 ), totals AS (
     UPDATE aggregation_daytotal d
     SET value = d.value + a.value,
         event_count = d.event_count + a.event_count,
-        late_event_count = d.late_event_count + a.late_event_count,
-        too_late_event_count = d.too_late_event_count + a.too_late_event_count,
+        late_event_count = d.late_event_count + a.late,
+        too_late_event_count = d.too_late_event_count + a.too_late,
         revision = d.revision + 1,
         last_applied_at = %s
-    FROM added a
+    FROM per_day a
     WHERE d.id = a.day_total_id
+    RETURNING d.id, d.metric_id, d.day
+), sources AS (
+    INSERT INTO aggregation_daysourcetotal
+        (day_total_id, metric_id, day, source, value, event_count, late_event_count)
+    SELECT a.day_total_id, t.metric_id, t.day, a.source, a.value, a.event_count,
+           a.late_event_count
+    FROM added a JOIN totals t ON t.id = a.day_total_id
+    ORDER BY a.day_total_id, a.source
+    ON CONFLICT (day_total_id, source) DO UPDATE
+    SET value = aggregation_daysourcetotal.value + EXCLUDED.value,
+        event_count = aggregation_daysourcetotal.event_count + EXCLUDED.event_count,
+        late_event_count = aggregation_daysourcetotal.late_event_count
+                           + EXCLUDED.late_event_count
 )
-SELECT day_total_id, id FROM added
+SELECT day_total_id, source, id FROM added
 """
 
 
-def ledger_append(*, entries: Sequence[LedgerEntry], now: dt.datetime) -> dict[int, int]:
-    """Append contributions and add them to their day totals, in one statement; at most one
-    entry per day total. The caller holds the day totals' locks (day_totals_lock) in its
-    transaction. Returns the new contribution id by day total id."""
+def ledger_append(
+    *, entries: Sequence[LedgerEntry], now: dt.datetime
+) -> dict[tuple[int, str], int]:
+    """Append contributions and add them to their day totals and source totals, in one
+    statement; at most one entry per (day total, source). The caller holds the day totals'
+    locks (day_totals_lock) in its transaction, which also serialises the source totals.
+    Returns the new contribution id by (day total id, source)."""
     if not entries:
         return {}
     with connection.cursor() as cursor:
@@ -133,10 +158,11 @@ def ledger_append(*, entries: Sequence[LedgerEntry], now: dt.datetime) -> dict[i
                 [e.event_count for e in entries],
                 [e.late_event_count for e in entries],
                 [e.too_late_event_count for e in entries],
+                [e.source for e in entries],
                 now,
             ],
         )
-        return dict(cursor.fetchall())
+        return {(day_total_id, source): pk for day_total_id, source, pk in cursor.fetchall()}
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ CHECKS = {
         WHERE t.value <> coalesce(c.value, 0) OR t.event_count <> coalesce(c.n, 0)""",
     "contributions_twice_for_a_batch_day": """
         SELECT count(*) FROM (SELECT 1 FROM aggregation_contribution WHERE batch_id IS NOT NULL
-                              GROUP BY batch_id, day_total_id HAVING count(*) > 1) d""",
+                              GROUP BY batch_id, day_total_id, source HAVING count(*) > 1) d""",
     "snapshot_sequence_duplicates": """
         SELECT count(*) FROM (SELECT 1 FROM snapshots_snapshot
                               GROUP BY metric_id, day, sequence HAVING count(*) > 1) d""",

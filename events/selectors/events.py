@@ -59,7 +59,7 @@ def event_state(event: Event, contribution: Contribution | None = None) -> Event
         return EventState(EventStatus.RECEIVED, None, None)
     elif contribution is None:
         contribution = Contribution.objects.filter(
-            batch_id=event.batch_id, day_total_id=event.day_total_id
+            batch_id=event.batch_id, day_total_id=event.day_total_id, source=event.source
         ).first()
     if contribution is None:  # cannot happen for an applied batch; say so rather than guess
         return EventState(EventStatus.RECEIVED, None, None)

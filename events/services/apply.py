@@ -32,10 +32,11 @@ class BatchApplyResult:
 
 @dataclass(frozen=True)
 class _DayGroup:
-    """One batch's events on one day, aggregated in SQL, with the state of the day total
-    as read under its lock."""
+    """One batch's events of one source on one day, aggregated in SQL, with the state of
+    the day total as read under its lock."""
 
     day_total_id: int
+    source: str
     events: int
     total: Decimal
     after_day_end: int
@@ -47,10 +48,10 @@ class _DayGroup:
     final_at: dt.datetime
 
 
-# A batch's events by day. The final-at figure and the lock come from aggregation, which
+# A batch's events by (day, source). The final-at figure and the lock come from aggregation, which
 # wraps this query so both cost no extra round trip (day_totals_lock_grouped).
 _BATCH_GROUPS = f"""
-SELECT e.day_total_id, count(*) AS events, sum(e.value) AS total,
+SELECT e.day_total_id, e.source, count(*) AS events, sum(e.value) AS total,
        count(*) FILTER (WHERE e.arrival_time >= t.day_end) AS after_day_end,
        count(*) FILTER (WHERE e.arrival_time >= {final_at_sql("t", "tm")}) AS past_final,
        coalesce(sum(e.value) FILTER (WHERE e.arrival_time >= {final_at_sql("t", "tm")}), 0)
@@ -59,18 +60,21 @@ FROM events_event e
 JOIN aggregation_daytotal t ON t.id = e.day_total_id
 JOIN aggregation_metric tm ON tm.id = t.metric_id
 WHERE e.batch_id = %s
-GROUP BY e.day_total_id
+GROUP BY e.day_total_id, e.source
 """
 
 
 def _batch_groups_locked(batch_id: int) -> list[_DayGroup]:
-    """The batch's events grouped by day, each day total locked for the increment."""
+    """The batch's events grouped by (day, source), each day total locked for the
+    increment (a day's several rows lock it once more each, harmlessly)."""
     rows = day_totals_lock_grouped(grouped_sql=_BATCH_GROUPS, params=[batch_id])
     return [_DayGroup(*row) for row in rows]
 
 
 def _hold_too_late(batch_id: int, group: _DayGroup, *, everything: bool, now) -> None:
-    events = Event.objects.filter(batch_id=batch_id, day_total_id=group.day_total_id)
+    events = Event.objects.filter(
+        batch_id=batch_id, day_total_id=group.day_total_id, source=group.source
+    )
     if not everything:
         events = events.filter(arrival_time__gte=group.final_at)
     QuarantinedEvent.objects.bulk_create(
@@ -84,7 +88,8 @@ def _hold_too_late(batch_id: int, group: _DayGroup, *, everything: bool, now) ->
 def _ledger_entry_for(
     batch_id: int, group: _DayGroup, now: dt.datetime
 ) -> tuple[LedgerEntry | None, int]:
-    """What this batch adds to one day; holds too-late events under quarantine policy.
+    """What this batch adds to one day from one source; holds too-late events under the
+    quarantine policy.
 
     An event is late if its day already had a snapshot and it arrived after the day ended;
     too late if the day was already final (final snapshot taken, or allowed lateness past).
@@ -111,6 +116,7 @@ def _ledger_entry_for(
         event_count=events,
         late_event_count=late,
         too_late_event_count=too_late,
+        source=group.source,
     )
     return entry, held
 
@@ -122,7 +128,8 @@ def batch_apply(*, batch_id: int, now: dt.datetime) -> BatchApplyResult:
     on the batch row) and every total increment commit in one transaction. A concurrent
     second apply blocks on the batch row lock, then re-reads status='applied' and matches
     nothing; a crash rolls back claim and increments together, leaving the batch to be
-    applied again. The unique (batch, day_total) constraint on contributions backs this up.
+    applied again. The unique (batch, day_total, source) constraint on contributions backs
+    this up.
     """
     with transaction.atomic():
         claimed = IngestBatch.objects.filter(pk=batch_id, status=BatchStatus.RECEIVED).update(
@@ -143,7 +150,7 @@ def batch_apply(*, batch_id: int, now: dt.datetime) -> BatchApplyResult:
         applied=True,
         events=sum(e.event_count for e in entries),
         held=held,
-        day_totals=len(entries),
+        day_totals=len({e.day_total_id for e in entries}),
     )
 
 

@@ -26,7 +26,7 @@ def _held_locked(event_pks: Sequence[int]) -> list[QuarantinedEvent]:
     )
 
 
-def _ledger_entry(day_total, held: list[QuarantinedEvent]) -> LedgerEntry:
+def _ledger_entry(day_total, source: str, held: list[QuarantinedEvent]) -> LedgerEntry:
     """Accepted events are all too late (their day was final); late as well when their
     day already had a snapshot and they arrived after it ended."""
     late = sum(
@@ -41,6 +41,7 @@ def _ledger_entry(day_total, held: list[QuarantinedEvent]) -> LedgerEntry:
         event_count=len(held),
         late_event_count=late,
         too_late_event_count=len(held),
+        source=source,
     )
 
 
@@ -50,22 +51,22 @@ def quarantine_accept(
     """Count held events after all, as a restatement of their days. Returns how many."""
     with transaction.atomic():
         held = _held_locked(event_pks)
-        by_day: dict[int, list[QuarantinedEvent]] = defaultdict(list)
+        by_slice: dict[tuple[int, str], list[QuarantinedEvent]] = defaultdict(list)
         for entry in held:
-            by_day[entry.day_total_id].append(entry)
-        day_totals = day_totals_lock(by_day)
+            by_slice[(entry.day_total_id, entry.event.source)].append(entry)
+        day_totals = day_totals_lock(day_total_id for day_total_id, _ in by_slice)
         entries = [
-            _ledger_entry(day_totals[day_total_id], held_here)
-            for day_total_id, held_here in by_day.items()
+            _ledger_entry(day_totals[day_total_id], source, held_here)
+            for (day_total_id, source), held_here in by_slice.items()
         ]
         contribution_ids = ledger_append(entries=entries, now=now)
-        for day_total_id, held_here in by_day.items():
+        for slice_key, held_here in by_slice.items():
             QuarantinedEvent.objects.filter(pk__in=[entry.pk for entry in held_here]).update(
                 status=QuarantineStatus.ACCEPTED,
                 decided_at=now,
                 decided_by_id=decided_by_id,
                 decision_reason=reason,
-                contribution_id=contribution_ids[day_total_id],
+                contribution_id=contribution_ids[slice_key],
             )
     return len(held)
 

@@ -11,7 +11,7 @@ from django_celery_beat.models import PeriodicTask
 
 from aggregation.models import TOTAL_DIGITS, VALUE_PLACES, DayTotal, Metric
 from aggregation.selectors import day_total_list
-from snapshots.models import RunOutcome, Snapshot, SnapshotRun
+from snapshots.models import RunOutcome, Snapshot, SnapshotRun, SnapshotSource
 
 
 def day_snapshots(*, day_total: DayTotal) -> QuerySet[Snapshot]:
@@ -29,6 +29,19 @@ def snapshot_as_of(*, day_total: DayTotal, as_of: dt.datetime) -> Snapshot | Non
         .order_by("-sequence")
         .first()
     )
+
+
+def snapshot_sources_of(*, day_total: DayTotal, source: str) -> dict[int, SnapshotSource]:
+    """One source's slice of each snapshot of a day, by sequence (absent: no events yet)."""
+    rows = SnapshotSource.objects.filter(
+        metric_id=day_total.metric_id, day=day_total.day, source=source
+    )
+    return {row.sequence: row for row in rows}
+
+
+def snapshot_source_split(*, snapshot: Snapshot) -> list[SnapshotSource]:
+    """A snapshot's value split by source, largest first."""
+    return list(SnapshotSource.objects.filter(snapshot=snapshot).order_by("-value", "source"))
 
 
 def latest_snapshots(day_total_ids: QuerySet) -> dict[int, Snapshot]:

@@ -11,11 +11,17 @@ from decimal import Decimal
 from django.db import DatabaseError, transaction
 
 from aggregation.calendar import DayStatus
-from aggregation.models import DayTotal
-from aggregation.selectors import LedgerPending, day_total_ids_due, ledger_pending
+from aggregation.models import DaySourceTotal, DayTotal
+from aggregation.selectors import (
+    LedgerPending,
+    LedgerPendingSplit,
+    day_source_totals,
+    day_total_ids_due,
+    ledger_pending,
+)
 from aggregation.services.ledger import SnapshotMark, day_totals_lock, day_totals_mark_snapshotted
 from common.db import advisory_xact_lock_try
-from snapshots.models import RunOutcome, Snapshot, SnapshotReason, SnapshotRun
+from snapshots.models import RunOutcome, Snapshot, SnapshotReason, SnapshotRun, SnapshotSource
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +91,14 @@ def _snapshots_write(run: SnapshotRun, now: dt.datetime) -> int:
         for day_total in day_totals.values()
         if (
             snapshot := _snapshot_for(
-                day_total, pending.get(day_total.pk, LedgerPending()), run, now
+                day_total, pending.by_day.get(day_total.pk, LedgerPending()), run, now
             )
         )
     ]
     Snapshot.objects.bulk_create(snapshots, batch_size=STAMP_CHUNK)
     if not snapshots:
         return 0
+    _snapshot_sources_write(snapshots, pending)
     marks = [
         SnapshotMark(
             day_total_id=s.day_total_id,
@@ -104,6 +111,40 @@ def _snapshots_write(run: SnapshotRun, now: dt.datetime) -> int:
     ]
     day_totals_mark_snapshotted(marks=marks, now=now)
     return len(snapshots)
+
+
+def _snapshot_source(
+    snapshot: Snapshot, source_total: DaySourceTotal, pending: LedgerPending
+) -> SnapshotSource:
+    return SnapshotSource(
+        snapshot=snapshot,
+        metric_id=snapshot.metric_id,
+        day=snapshot.day,
+        sequence=snapshot.sequence,
+        source=source_total.source,
+        value=source_total.value,
+        event_count=source_total.event_count,
+        late_event_count=source_total.late_event_count,
+        change=pending.value,
+        change_events=pending.events,
+        late_events=pending.late,
+    )
+
+
+def _snapshot_sources_write(snapshots: list[Snapshot], pending: LedgerPendingSplit) -> None:
+    """Every source of each snapshotted day, as its (locked) source total shows it, with the
+    change its unstamped contributions make: O(snapshotted days x their sources)."""
+    by_day = day_source_totals(s.day_total_id for s in snapshots)
+    rows = [
+        _snapshot_source(
+            snapshot,
+            source_total,
+            pending.by_source.get((snapshot.day_total_id, source_total.source), LedgerPending()),
+        )
+        for snapshot in snapshots
+        for source_total in by_day.get(snapshot.day_total_id, [])
+    ]
+    SnapshotSource.objects.bulk_create(rows, batch_size=STAMP_CHUNK * 4)
 
 
 def _elapsed_since(started: float) -> dt.timedelta:

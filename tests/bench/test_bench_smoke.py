@@ -25,6 +25,10 @@ SMOKE_RUNS = [
         id="pages",
     ),
     pytest.param(
+        ["bench.aggregates", "--days", "20", "--sources", "3", "--repeats", "1"],
+        id="aggregates",
+    ),
+    pytest.param(
         ["bench.ingest", "--events-1000", "2000", "--events-100", "500", "--latency-seconds", "1"],
         marks=pytest.mark.redis,
         id="ingest",

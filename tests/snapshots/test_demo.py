@@ -35,7 +35,7 @@ def test_demo_data_writes_the_same_log_for_the_same_seed(tmp_path):
     assert other_seed != first
     header, *rows = first.decode().splitlines()
     assert header == "event_id,event_time,arrival_time,value,metric,source"
-    assert {row.rsplit(",", 1)[1] for row in rows} == {"web", "mobile", "partner"}
+    assert {row.rsplit(",", 1)[1] for row in rows} == {"web", "mobile", "partner", "store", "email"}
     arrivals = [row.split(",")[2] for row in rows]
     assert arrivals == sorted(arrivals)
     assert max(arrivals) <= NOW.isoformat().replace("+00:00", "Z")
