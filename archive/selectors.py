@@ -155,7 +155,9 @@ def archived_event_find(*, day_total: DayTotal, event_id: str) -> Event | None:
         for line in manifest_lines(manifest):
             if line.record.event_id == event_id:
                 contribution = Contribution.objects.get(
-                    day_total_id=day_total.pk, batch_id=line.record.batch_id
+                    day_total_id=day_total.pk,
+                    batch_id=line.record.batch_id,
+                    source=line.record.source,
                 )
                 return _as_event(line, day_total, contribution)
     return None
