@@ -58,6 +58,13 @@ class Metric(models.Model):
     is_default = models.BooleanField(
         default=False, help_text="Events that name no metric are counted in the default metric."
     )
+    anomaly_detection = models.BooleanField(
+        default=True,
+        help_text=(
+            "Flag late corrections that are unusually large for this metric (and alert). "
+            "Off: its snapshots are never flagged."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -11,7 +11,7 @@ from django_celery_beat.models import PeriodicTask
 
 from aggregation.models import TOTAL_DIGITS, VALUE_PLACES, DayTotal, Metric
 from aggregation.selectors import day_total_list
-from snapshots.models import RunOutcome, Snapshot, SnapshotRun
+from snapshots.models import LATE_CORRECTION_REASONS, RunOutcome, Snapshot, SnapshotRun
 
 
 def day_snapshots(*, day_total: DayTotal) -> QuerySet[Snapshot]:
@@ -121,3 +121,13 @@ def snapshot_table_digest() -> str:
     for row in rows.iterator(chunk_size=5000):
         digest.update(("|".join(_canonical(value) for value in row) + "\n").encode())
     return digest.hexdigest()
+
+
+def late_corrections_recent(*, metric_id: int, limit: int) -> list[tuple[Decimal, Decimal]]:
+    """(change, value) of a metric's latest late corrections, newest first: one bounded
+    query on a partial index, whatever the length of the history."""
+    return list(
+        Snapshot.objects.filter(metric_id=metric_id, reason__in=LATE_CORRECTION_REASONS)
+        .order_by("-id")
+        .values_list("change", "value")[:limit]
+    )
