@@ -31,6 +31,10 @@ SIGNATURE_HEADER = "X-Snapagg-Signature"
 class DeliveryError(Exception):
     """The channel refused or did not answer; worth another try."""
 
+    def __init__(self, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
 
 @dataclass(frozen=True)
 class DeliveryOutcome:
@@ -83,7 +87,9 @@ def _webhook_send(delivery: AlertDelivery) -> int:
     except httpx.HTTPError as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
     if not 200 <= response.status_code < 300:
-        raise DeliveryError(f"HTTP {response.status_code}: {response.text[:200]}")
+        raise DeliveryError(
+            f"HTTP {response.status_code}: {response.text[:200]}", http_status=response.status_code
+        )
     return response.status_code
 
 
@@ -153,7 +159,7 @@ def delivery_attempt(*, delivery_id: int, now: dt.datetime) -> DeliveryOutcome:
         else:
             http_status = _webhook_send(delivery)
     except DeliveryError as exc:
-        error = str(exc)
+        error, http_status = str(exc), exc.http_status
         logger.warning(
             "Alert delivery %s to %s failed: %s",
             delivery.pk,
