@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 
 from alerts.models import Alert, AlertChannel, AlertDelivery, AlertDeliveryAttempt
@@ -37,9 +38,20 @@ class AlertDeliveryAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     raw_id_fields = ["delivery"]
 
 
+class AlertChannelForm(forms.ModelForm):
+    # A URL typed without a scheme becomes https://; any scheme but http(s) is refused by
+    # the model field's validator.
+    url = forms.URLField(max_length=500, assume_scheme="https")
+
+    class Meta:
+        model = AlertChannel
+        fields = ["name", "url", "secret", "enabled"]
+
+
 @admin.register(AlertChannel)
 class AlertChannelAdmin(admin.ModelAdmin):
     """Extra webhooks. The URL must be http:// or https:// (the model field's validator)."""
 
+    form = AlertChannelForm
     list_display = ["name", "url", "enabled"]
     list_filter = ["enabled"]
