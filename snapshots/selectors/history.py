@@ -6,7 +6,15 @@ import datetime as dt
 import hashlib
 from decimal import Decimal
 
-from django.db.models import DecimalField, ExpressionWrapper, F, OuterRef, QuerySet, Subquery
+from django.db.models import (
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    JSONField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+)
 from django_celery_beat.models import PeriodicTask
 
 from aggregation.models import TOTAL_DIGITS, VALUE_PLACES, DayTotal, Metric
@@ -72,6 +80,7 @@ def day_totals_with_history(
         last_change=Subquery(last_move.values("change")[:1], output_field=amount),
         last_change_at=Subquery(last_move.values("taken_at")[:1]),
         last_change_reason=Subquery(last_move.values("reason")[:1]),
+        last_change_anomaly=Subquery(last_move.values("anomaly")[:1], output_field=JSONField()),
     )
 
 
