@@ -132,3 +132,22 @@ def test_json_logs_carry_the_ids():
     assert record["level"] == "WARNING"
     assert record["logger"] == "snapagg.test"
     assert (record["batch_id"], record["run_id"]) == (7, 3)
+
+
+def test_the_shipped_rules_and_dashboard_use_series_that_exist(api_client):
+    """docs/monitoring/ must not drift from what /metrics serves."""
+    import re
+
+    import yaml
+
+    text = api_client.get("/metrics").content.decode()
+    families = {family.name for family in text_string_to_metric_families(text)}
+    served = families | {f"{name}_total" for name in families}
+    monitoring = PROJECT_ROOT / "docs" / "monitoring"
+    rules = yaml.safe_load((monitoring / "snapagg-rules.yml").read_text())
+    expressions = [rule["expr"] for rule in rules["groups"][0]["rules"]]
+    dashboard = json.loads((monitoring / "grafana-dashboard.json").read_text())
+    expressions += [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {name for expr in expressions for name in re.findall(r"\bsnapagg_\w+", expr)}
+    assert used
+    assert used <= served, used - served
