@@ -28,7 +28,7 @@ class AlertSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=AlertKind.choices)
     created_at = serializers.DateTimeField()
-    metric = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    metric = serializers.CharField(source="metric.name", allow_null=True)
     day = serializers.DateField(allow_null=True)
     sequence = serializers.IntegerField(allow_null=True)
     detail = serializers.CharField()
