@@ -168,3 +168,15 @@ def delivery_attempt(*, delivery_id: int, now: dt.datetime) -> DeliveryOutcome:
             extra={"alert_id": delivery.alert_id, "delivery_id": delivery.pk},
         )
     return _attempt_record(delivery=delivery, now=now, http_status=http_status, error=error)
+
+
+def deliveries_attempt_pending(*, now: dt.datetime, limit: int = 100) -> int:
+    """Try each pending delivery once, here and now (no worker needed): for
+    `manage.py check_alerts --deliver` from cron while the workers are down. Returns how
+    many were delivered."""
+    pending = AlertDelivery.objects.filter(status=DeliveryStatus.PENDING).order_by("pk")
+    outcomes = [
+        delivery_attempt(delivery_id=pk, now=now)
+        for pk in pending.values_list("pk", flat=True)[:limit]
+    ]
+    return sum(1 for outcome in outcomes if outcome.status == DeliveryStatus.DELIVERED)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 
 from celery import current_app
@@ -54,17 +55,40 @@ def _channels() -> list[tuple[str, AlertChannel | None]]:
     return channels
 
 
+# After a failed publish, later ones from this process are skipped for a while: while the
+# broker is down each attempt costs its socket timeout, and a snapshot run that raised many
+# alerts would wait that long for each. Skipped deliveries are durable; the check requeues.
+_publish_paused_until = 0.0
+
+
 def delivery_enqueue(delivery_id: int) -> bool:
     """Publish one delivery task. A failed publish is logged, not raised: the delivery row
     is durable and the periodic check publishes unsent deliveries again."""
+    global _publish_paused_until
+    if time.monotonic() < _publish_paused_until:
+        return False
     try:
         current_app.send_task(DELIVER_TASK, kwargs={"delivery_id": delivery_id}, retry=False)
     except Exception:
+        _publish_paused_until = time.monotonic() + settings.BROKER_PUBLISH_PAUSE_SECONDS
         logger.exception(
-            "Could not enqueue alert delivery %s; the check will retry it", delivery_id
+            "Could not enqueue alert delivery %s; the check will retry it",
+            delivery_id,
+            extra={"delivery_id": delivery_id},
         )
         return False
     return True
+
+
+def deliveries_enqueue(delivery_ids: list[int]) -> int:
+    """Publish each; stop at the first failure (the broker is down: the rest would fail
+    too, each after a timeout)."""
+    published = 0
+    for delivery_id in delivery_ids:
+        if not delivery_enqueue(delivery_id):
+            break
+        published += 1
+    return published
 
 
 def alerts_raise(
@@ -93,7 +117,7 @@ def alerts_raise(
     )
     ids = [delivery.pk for delivery in deliveries]
     if ids:
-        transaction.on_commit(lambda: [delivery_enqueue(pk) for pk in ids])
+        transaction.on_commit(lambda: deliveries_enqueue(ids))
     for alert in alerts:
         logger.warning(
             "Alert %s: %s",
@@ -167,4 +191,4 @@ def deliveries_requeue_unsent(*, now: dt.datetime) -> int:
             status=DeliveryStatus.PENDING, attempts=0, created_at__lt=cutoff
         ).values_list("pk", flat=True)[:1000]
     )
-    return sum(1 for pk in ids if delivery_enqueue(pk))
+    return deliveries_enqueue(ids)

@@ -4,6 +4,7 @@ a snapshot job that fails, a backlog no worker drains, reconcile drift, overdue 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from django.db import connection
@@ -111,3 +112,22 @@ def test_snapshots_overdue_after_two_intervals_alerts_once(pipeline, settings):
     pipeline.snapshot(later)
     alert_checks_run(now=later + MINUTE)
     assert [a.recovery for a in _alerts(AlertKind.SNAPSHOTS_OVERDUE)] == [False, True]
+
+
+def test_check_alerts_command_alerts_and_delivers_without_a_worker(pipeline, settings):
+    """With every worker stopped, cron's `check_alerts --deliver` still tells someone."""
+    from django.core.management import call_command
+
+    from tests.alerts.receiver import Receiver
+
+    receiver = Receiver().start()
+    try:
+        settings.ALERT_WEBHOOK_URL = receiver.url
+        settings.ALERT_BACKLOG_STALE_SECONDS = 1
+        pipeline.ingest([event("c-1", T0, "1")], T0)  # long ago: stale by the real clock
+        call_command("check_alerts", "--deliver")
+        call_command("check_alerts", "--deliver")
+    finally:
+        receiver.stop()
+    [alert] = _alerts(AlertKind.BACKLOG_STALE)
+    assert [json.loads(r.body)["id"] for r in receiver.requests] == [alert.pk]
