@@ -6,6 +6,7 @@ Helpers fail loudly on malformed values instead of guessing.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -228,6 +229,8 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 ANOMALY_THRESHOLD = env_str("ANOMALY_THRESHOLD", "3.5")
+if not re.fullmatch(r"\d+(\.\d+)?", ANOMALY_THRESHOLD):
+    raise ImproperlyConfigured(f"ANOMALY_THRESHOLD must be a number, got {ANOMALY_THRESHOLD!r}")
 ANOMALY_MIN_HISTORY = env_int("ANOMALY_MIN_HISTORY", 10, minimum=1)
 ANOMALY_HISTORY_SIZE = env_int("ANOMALY_HISTORY_SIZE", 100, minimum=1)
 

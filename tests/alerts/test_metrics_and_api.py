@@ -151,3 +151,34 @@ def test_the_shipped_rules_and_dashboard_use_series_that_exist(api_client):
     used = {name for expr in expressions for name in re.findall(r"\bsnapagg_\w+", expr)}
     assert used
     assert used <= served, used - served
+
+
+def _settings_probe(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "snapagg_project.settings", **env},
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_sentry_dsn_turns_on_sentry_with_django_and_celery():
+    code = (
+        "import sentry_sdk; client = sentry_sdk.get_client(); "
+        "print(client.is_active(), sorted(client.integrations))"
+    )
+    on = _settings_probe(code, SENTRY_DSN="http://public@127.0.0.1:9/1")
+    assert on.returncode == 0, on.stderr
+    active, integrations = on.stdout.strip().split(" ", 1)
+    assert active == "True"
+    assert "'django'" in integrations
+    assert "'celery'" in integrations
+    off = _settings_probe(code)
+    assert off.stdout.startswith("False")
+
+
+def test_a_bad_anomaly_threshold_stops_startup():
+    result = _settings_probe("", ANOMALY_THRESHOLD="high")
+    assert result.returncode != 0
+    assert "ANOMALY_THRESHOLD must be a number" in result.stderr
