@@ -60,6 +60,7 @@ class Metric(models.Model):
     )
     anomaly_detection = models.BooleanField(
         default=True,
+        db_default=True,  # rows inserted with SQL (bench/faults) get it too
         help_text=(
             "Flag late corrections that are unusually large for this metric (and alert). "
             "Off: its snapshots are never flagged."

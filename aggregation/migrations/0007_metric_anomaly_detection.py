@@ -13,6 +13,7 @@ class Migration(migrations.Migration):
             model_name="metric",
             name="anomaly_detection",
             field=models.BooleanField(
+                db_default=True,
                 default=True,
                 help_text="Flag late corrections that are unusually large for this metric (and alert). Off: its snapshots are never flagged.",
             ),
