@@ -141,3 +141,28 @@ def test_a_restatement_raises_a_restatement_alert(pipeline, api_client):
     }
     snapshots = api_client.get(f"/api/days/default/{day}/").json()["snapshots"]
     assert [s["anomaly"] for s in snapshots] == [None, None, None]
+
+
+@pytest.mark.django_db
+def test_the_history_is_read_once_per_metric_per_run_whatever_its_length(pipeline):
+    """O(changed days): one bounded history query per metric with late corrections."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    MetricFactory(name="revenue", allowed_lateness=dt.timedelta(days=60))
+    at = dt.datetime(2026, 11, 20, 0, 30, tzinfo=dt.UTC)
+    _late_corrections(
+        pipeline, "revenue", {DAY0 + dt.timedelta(days=n): "1" for n in range(12)}, at
+    )
+    later = at + dt.timedelta(hours=3)
+    days = {dt.date(2026, 11, 13) + dt.timedelta(days=n): "1" for n in range(4)}
+    pipeline.post([event(f"q-{d}", _noon(d), "100", metric="revenue") for d in days], later)
+    pipeline.snapshot(later)
+    pipeline.post([event(f"q-{d}-late", _noon(d), "1", metric="revenue") for d in days], later)
+    with CaptureQueriesContext(connection) as queries:
+        run = pipeline.snapshot(later + dt.timedelta(minutes=1))
+    assert run.days_snapshotted == 4
+    history_reads = [
+        q["sql"] for q in queries if "snapshots_snapshot" in q["sql"] and "LIMIT 100" in q["sql"]
+    ]
+    assert len(history_reads) == 1
