@@ -70,6 +70,14 @@ class Metric(models.Model):
             "object storage (totals, snapshots and explanations stay). Empty: keep forever."
         ),
     )
+    anomaly_detection = models.BooleanField(
+        default=True,
+        db_default=True,  # rows inserted with SQL (bench/faults) get it too
+        help_text=(
+            "Flag late corrections that are unusually large for this metric (and alert). "
+            "Off: its snapshots are never flagged."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

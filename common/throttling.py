@@ -53,10 +53,33 @@ class IngestRateThrottle(BaseThrottle):
         if used <= limit:
             return True
         self.retry_after = period - (now % period)
+        _refusal_count()
         return False
 
     def wait(self) -> float | None:
         return self.retry_after
+
+
+# Requests refused so far, by every web worker (GET /metrics: snapagg_ingest_throttled_total).
+THROTTLED_TOTAL_KEY = "throttle:ingest:refused_total"
+
+
+def _refusal_count() -> None:
+    try:
+        backend = caches["default"]
+        backend.add(THROTTLED_TOTAL_KEY, 0, timeout=None)
+        backend.incr(THROTTLED_TOTAL_KEY)
+    except Exception:  # a lost count must not turn a 429 into a 500
+        logger.warning("Could not count a throttled request", exc_info=True)
+
+
+def ingest_throttled_total() -> int:
+    """How many ingest requests the rate limit refused (shared cache; 0 if unreadable)."""
+    try:
+        return int(caches["default"].get(THROTTLED_TOTAL_KEY) or 0)
+    except Exception:
+        logger.warning("Could not read the throttled-request count", exc_info=True)
+        return 0
 
 
 def _window_count(key: str, period: int) -> int:

@@ -6,6 +6,7 @@ Helpers fail loudly on malformed values instead of guessing.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -113,6 +114,7 @@ INSTALLED_APPS = [
     "events",
     "archive",
     "snapshots",
+    "alerts",
     "web",
     "apikeys",
 ]
@@ -232,6 +234,32 @@ SNAPSHOT_INTERVAL_SECONDS = env_int("SNAPSHOT_INTERVAL_SECONDS", 300, minimum=1)
 SWEEP_AFTER_SECONDS = env_int("SWEEP_AFTER_SECONDS", 60, minimum=1)
 SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 30, minimum=1)
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
+
+# --- Alerts and anomaly flags (docs/operations.md "Alerts") ------------------------------
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL", "")
+ALERT_WEBHOOK_SECRET = env_str("ALERT_WEBHOOK_SECRET", "")
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env_float("ALERT_WEBHOOK_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+ALERT_DELIVERY_MAX_ATTEMPTS = env_int("ALERT_DELIVERY_MAX_ATTEMPTS", 8, minimum=1)
+ALERT_RETRY_BACKOFF_SECONDS = env_float("ALERT_RETRY_BACKOFF_SECONDS", 30.0)
+ALERT_RETRY_BACKOFF_MAX_SECONDS = env_float("ALERT_RETRY_BACKOFF_MAX_SECONDS", 3600.0)
+ALERT_REQUEUE_AFTER_SECONDS = env_int("ALERT_REQUEUE_AFTER_SECONDS", 300, minimum=1)
+ALERT_CHECK_INTERVAL_SECONDS = env_int("ALERT_CHECK_INTERVAL_SECONDS", 60, minimum=1)
+ALERT_BACKLOG_STALE_SECONDS = env_int("ALERT_BACKLOG_STALE_SECONDS", 600, minimum=1)
+ALERT_EMAIL_ADMINS = env_bool("ALERT_EMAIL_ADMINS", True)
+# ADMINS="ops@example.com,oncall@example.com": alert emails go there (Django's mail settings).
+ADMINS = [(address, address) for address in env_list("ADMINS", "")]
+SERVER_EMAIL = env_str("SERVER_EMAIL", "snapagg@localhost")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+ANOMALY_THRESHOLD = env_str("ANOMALY_THRESHOLD", "3.5")
+if not re.fullmatch(r"\d+(\.\d+)?", ANOMALY_THRESHOLD):
+    raise ImproperlyConfigured(f"ANOMALY_THRESHOLD must be a number, got {ANOMALY_THRESHOLD!r}")
+ANOMALY_MIN_HISTORY = env_int("ANOMALY_MIN_HISTORY", 10, minimum=1)
+ANOMALY_HISTORY_SIZE = env_int("ANOMALY_HISTORY_SIZE", 100, minimum=1)
 
 # --- Celery -----------------------------------------------------------------------------
 # Redis, always. Without CELERY_BROKER_URL, `make run` and `make test` start an embedded
@@ -362,3 +390,30 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# One JSON object per line with LOG_FORMAT=json; `extra` fields (event_id, batch_id, run_id)
+# become keys of the object.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
+LOGGING["formatters"]["json"] = {
+    "()": "pythonjsonlogger.json.JsonFormatter",
+    "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+    "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+}
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
+
+# Optional error reporting: SENTRY_DSN turns on sentry-sdk for Django and Celery.
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration(), CeleryIntegration()],
+        environment=env_str("SENTRY_ENVIRONMENT", "production"),
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        send_default_pii=False,
+    )

@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from aggregation.apis import MetricDetailApi, MetricListApi
+from alerts.apis import AlertListApi
+from alerts.views import AlertListView
 from archive.apis import ArchiveRunApi, EventDetailApi
 from events.apis import EventIngestApi, MetricLatenessApi
 from events.views import BatchView, CsvUploadView, EventPostView
@@ -12,6 +14,7 @@ from snapshots.apis import DayDetailApi, DayListApi, SnapshotEventsApi
 from snapshots.slice_apis import AggregatesApi, SourceListApi
 from snapshots.views import DayView, SnapshotChangesView
 from web.apis import HealthApi, SnapshotRunApi
+from web.metrics import PrometheusMetricsApi
 from web.slice_views import PeriodsView, SourcesView
 from web.views import DashboardView, OperationsView, RequeueStuckBatchesView, SnapshotRunNowView
 
@@ -35,6 +38,8 @@ api_urlpatterns = [
     path("api/snapshots/run/", SnapshotRunApi.as_view(), name="api-snapshots-run"),
     path("api/archive/run/", ArchiveRunApi.as_view(), name="api-archive-run"),
     path("api/health/", HealthApi.as_view(), name="api-health"),
+    path("api/alerts/", AlertListApi.as_view(), name="api-alerts"),
+    path("metrics", PrometheusMetricsApi.as_view(), name="prometheus-metrics"),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
@@ -66,6 +71,7 @@ page_urlpatterns = [
     path("operations/", OperationsView.as_view(), name="operations"),
     path("operations/snapshot-run/", SnapshotRunNowView.as_view(), name="operations-snapshot-run"),
     path("operations/requeue/", RequeueStuckBatchesView.as_view(), name="operations-requeue"),
+    path("alerts/", AlertListView.as_view(), name="alerts"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -8,6 +8,22 @@ from common.numbers import decimal_str, signed_decimal_str
 from snapshots.models import Snapshot, SnapshotRun, SnapshotSource
 
 
+class AnomalyFilter(admin.SimpleListFilter):
+    title = "anomaly"
+    parameter_name = "anomaly"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Unusual correction"), ("no", "Not flagged")]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "yes":
+                return queryset.filter(anomaly__isnull=False)
+            case "no":
+                return queryset.filter(anomaly__isnull=True)
+        return queryset
+
+
 @admin.register(Snapshot)
 class SnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -21,9 +37,10 @@ class SnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "late_events",
         "status",
         "reason",
+        "anomaly_display",
         "page_link",
     ]
-    list_filter = ["metric", "reason", "status"]
+    list_filter = ["metric", "reason", "status", AnomalyFilter]
     list_select_related = ["metric"]
     date_hierarchy = "day"
     raw_id_fields = ["day_total", "run"]
@@ -36,6 +53,10 @@ class SnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="change", ordering="change")
     def change_display(self, snapshot: Snapshot) -> str:
         return signed_decimal_str(snapshot.change)
+
+    @admin.display(description="anomaly")
+    def anomaly_display(self, snapshot: Snapshot) -> str:
+        return f"score {snapshot.anomaly['score']}" if snapshot.anomaly else ""
 
     @admin.display(description="page")
     def page_link(self, snapshot: Snapshot) -> str:

@@ -122,6 +122,12 @@ class DayTotalSerializer(serializers.Serializer):
         return day_total.status_at(self.context["now"]).value
 
 
+class AnomalySerializer(serializers.Serializer):
+    score = serializers.CharField()
+    threshold = serializers.CharField()
+    detail = serializers.CharField()
+
+
 class SnapshotSerializer(serializers.Serializer):
     sequence = serializers.IntegerField()
     taken_at = serializers.DateTimeField()
@@ -132,6 +138,7 @@ class SnapshotSerializer(serializers.Serializer):
     late_events = serializers.IntegerField()
     status = serializers.CharField()
     reason = serializers.CharField()
+    anomaly = AnomalySerializer(allow_null=True)
 
 
 class DayDetailSerializer(DayTotalSerializer):

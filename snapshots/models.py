@@ -34,6 +34,10 @@ class SnapshotReason(models.TextChoices):
     RESTATEMENT = "restatement", "Changed after the day was final"
 
 
+# Snapshots whose change comes from late or too-late events: the late corrections.
+LATE_CORRECTION_REASONS = [SnapshotReason.LATE_DATA.value, SnapshotReason.RESTATEMENT.value]
+
+
 class RunTrigger(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"
     API = "api", "API"
@@ -91,6 +95,9 @@ class Snapshot(models.Model):
     )
     status = models.CharField(max_length=16, choices=[(s.value, s.name.title()) for s in DayStatus])
     reason = models.CharField(max_length=16, choices=SnapshotReason.choices)
+    # {"score", "threshold", "detail"} when this late correction was unusually large for its
+    # metric (snapshots/services/anomaly.py); decided on insert, immutable like the rest.
+    anomaly = models.JSONField(null=True, blank=True)
 
     objects = SnapshotQuerySet.as_manager()
 
@@ -101,6 +108,14 @@ class Snapshot(models.Model):
                 fields=["metric", "day", "sequence"], name="snapshot_metric_day_sequence"
             ),
             models.UniqueConstraint(fields=["day_total", "sequence"], name="snapshot_day_sequence"),
+        ]
+        indexes = [
+            # The anomaly rule's history: a metric's latest late corrections, newest first.
+            models.Index(
+                fields=["metric", "-id"],
+                condition=models.Q(reason__in=LATE_CORRECTION_REASONS),
+                name="snapshot_late_corrections",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django_celery_beat.models import PeriodicTask
 
 from aggregation.templatetags.snapagg import change_html, time_html
@@ -22,6 +22,18 @@ from snapshots.models import Snapshot, SnapshotRun
 def snapshot_url(snapshot: Snapshot, metric_name: str) -> str:
     return reverse(
         "snapshot-changes", args=[metric_name, snapshot.day.isoformat(), snapshot.sequence]
+    )
+
+
+def anomaly_badge_html(anomaly: dict | None) -> SafeString:
+    """The "unusual correction" badge, its explanation in the title; empty without a flag."""
+    if not anomaly:
+        return mark_safe("")
+    return format_html(
+        '<span class="badge badge-anomaly" title="{}"><span aria-hidden="true">⚠</span> '
+        "unusual correction (score {})</span>",
+        anomaly["detail"],
+        anomaly["score"],
     )
 
 
@@ -66,8 +78,9 @@ class SnapshotTable(PageTable):
 
     def render_reason(self, record: Snapshot) -> SafeString:
         return format_html(
-            "<strong>{}</strong><br><small>{}</small>",
+            "<strong>{}</strong> {}<br><small>{}</small>",
             record.get_reason_display(),
+            anomaly_badge_html(record.anomaly),
             snapshot_explanation(record),
         )
 

@@ -150,6 +150,7 @@ class DayView(ReaderRequiredMixin, TemplateView):
                 day_completeness(day_total=day_total, now=now)
             ),
             "last_snapshot": snapshots[-1] if snapshots else None,
+            "anomalous_snapshots": [s for s in snapshots if s.anomaly],
             "chart": history_chart(day_total, snapshots, as_of, now.year),
             "table": table,
             "as_of_form": form,

@@ -17,6 +17,7 @@ from common.formatting import day_text, figure, signed_figure
 from common.tables import NUMBER, TEXT, PageTable
 from events.selectors.lateness import arrival_profile, completeness_from_profile
 from snapshots.models import SnapshotReason
+from snapshots.tables import anomaly_badge_html
 
 
 def day_url(day_total: DayTotal) -> str:
@@ -78,10 +79,11 @@ class DayTotalTable(PageTable):
     def render_last_change_at(self, record: DayTotal) -> SafeString:
         reason = SnapshotReason(record.last_change_reason).label
         return format_html(
-            "{} {}<br><small>{}</small>",
+            "{} {}<br><small>{}</small> {}",
             change_html(record.last_change),
             time_html(record.last_change_at),
             reason,
+            anomaly_badge_html(getattr(record, "last_change_anomaly", None)),
         )
 
     def render_completeness(self, record: DayTotal) -> SafeString:

@@ -166,4 +166,6 @@ def batch_apply_failure_record(*, batch_id: int, error: BaseException, now: dt.d
             last_error=f"{type(error).__name__}: {error}"[:2000], last_error_at=now
         )
     except DjangoDatabaseError:
-        logger.exception("Could not record the apply error of batch %s", batch_id)
+        logger.exception(
+            "Could not record the apply error of batch %s", batch_id, extra={"batch_id": batch_id}
+        )

@@ -31,7 +31,11 @@ def batch_enqueue_apply(batch_id: int) -> bool:
     already durable and the sweeper re-enqueues the batch once it is overdue."""
     global _publish_paused_until
     if time.monotonic() < _publish_paused_until:
-        logger.warning("Broker unavailable: batch %s left to the sweeper", batch_id)
+        logger.warning(
+            "Broker unavailable: batch %s left to the sweeper",
+            batch_id,
+            extra={"batch_id": batch_id},
+        )
         return False
     try:
         # One retry: after a Redis restart the pooled connection fails at once and a fresh
@@ -49,6 +53,10 @@ def batch_enqueue_apply(batch_id: int) -> bool:
         )
     except Exception:
         _publish_paused_until = time.monotonic() + settings.BROKER_PUBLISH_PAUSE_SECONDS
-        logger.exception("Could not enqueue batch %s; the sweeper will retry it", batch_id)
+        logger.exception(
+            "Could not enqueue batch %s; the sweeper will retry it",
+            batch_id,
+            extra={"batch_id": batch_id},
+        )
         return False
     return True

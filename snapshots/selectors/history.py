@@ -6,12 +6,26 @@ import datetime as dt
 import hashlib
 from decimal import Decimal
 
-from django.db.models import DecimalField, ExpressionWrapper, F, OuterRef, QuerySet, Subquery
+from django.db.models import (
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    JSONField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+)
 from django_celery_beat.models import PeriodicTask
 
 from aggregation.models import TOTAL_DIGITS, VALUE_PLACES, DayTotal, Metric
 from aggregation.selectors import day_total_list
-from snapshots.models import RunOutcome, Snapshot, SnapshotRun, SnapshotSource
+from snapshots.models import (
+    LATE_CORRECTION_REASONS,
+    RunOutcome,
+    Snapshot,
+    SnapshotRun,
+    SnapshotSource,
+)
 
 
 def day_snapshots(*, day_total: DayTotal) -> QuerySet[Snapshot]:
@@ -85,6 +99,7 @@ def day_totals_with_history(
         last_change=Subquery(last_move.values("change")[:1], output_field=amount),
         last_change_at=Subquery(last_move.values("taken_at")[:1]),
         last_change_reason=Subquery(last_move.values("reason")[:1]),
+        last_change_anomaly=Subquery(last_move.values("anomaly")[:1], output_field=JSONField()),
     )
 
 
@@ -134,3 +149,13 @@ def snapshot_table_digest() -> str:
     for row in rows.iterator(chunk_size=5000):
         digest.update(("|".join(_canonical(value) for value in row) + "\n").encode())
     return digest.hexdigest()
+
+
+def late_corrections_recent(*, metric_id: int, limit: int) -> list[tuple[Decimal, Decimal]]:
+    """(change, value) of a metric's latest late corrections, newest first: one bounded
+    query on a partial index, whatever the length of the history."""
+    return list(
+        Snapshot.objects.filter(metric_id=metric_id, reason__in=LATE_CORRECTION_REASONS)
+        .order_by("-id")
+        .values_list("change", "value")[:limit]
+    )

@@ -8,6 +8,7 @@ import logging
 import time
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from aggregation.calendar import DayStatus
@@ -20,12 +21,25 @@ from aggregation.selectors import (
     ledger_pending,
 )
 from aggregation.services.ledger import SnapshotMark, day_totals_lock, day_totals_mark_snapshotted
+from alerts.models import AlertKind
+from alerts.services.raising import AlertDraft, alert_condition_raise, alerts_raise
 from common.db import advisory_xact_lock_try
-from snapshots.models import RunOutcome, Snapshot, SnapshotReason, SnapshotRun, SnapshotSource
+from common.numbers import signed_decimal_str
+from snapshots.models import (
+    LATE_CORRECTION_REASONS,
+    RunOutcome,
+    Snapshot,
+    SnapshotReason,
+    SnapshotRun,
+    SnapshotSource,
+)
+from snapshots.selectors.history import late_corrections_recent
+from snapshots.services.anomaly import AnomalyRule, anomaly_score, history_ratios
 
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_LOCK = "snapagg.snapshot_run"
+RUN_FAILED_CONDITION = "snapshot_run_failed"
 STAMP_CHUNK = 500  # snapshots per INSERT statement
 
 
@@ -95,10 +109,12 @@ def _snapshots_write(run: SnapshotRun, now: dt.datetime) -> int:
             )
         )
     ]
+    _anomalies_score(snapshots, day_totals)
     Snapshot.objects.bulk_create(snapshots, batch_size=STAMP_CHUNK)
     if not snapshots:
         return 0
     _snapshot_sources_write(snapshots, pending)
+    _alerts_raise(snapshots, now)
     marks = [
         SnapshotMark(
             day_total_id=s.day_total_id,
@@ -145,6 +161,65 @@ def _snapshot_sources_write(snapshots: list[Snapshot], pending: LedgerPendingSpl
         for source_total in by_day.get(snapshot.day_total_id, [])
     ]
     SnapshotSource.objects.bulk_create(rows, batch_size=STAMP_CHUNK * 4)
+
+
+def _anomalies_score(snapshots: list[Snapshot], day_totals: dict[int, DayTotal]) -> None:
+    """Score each late correction against its metric's past ones (before this run): one
+    bounded query per metric with late corrections in this run, so O(changed days)."""
+    late = [
+        s
+        for s in snapshots
+        if s.reason in LATE_CORRECTION_REASONS
+        and day_totals[s.day_total_id].metric.anomaly_detection
+    ]
+    if not late:
+        return
+    rule = AnomalyRule.from_settings()
+    history = {
+        metric_id: history_ratios(
+            late_corrections_recent(metric_id=metric_id, limit=settings.ANOMALY_HISTORY_SIZE)
+        )
+        for metric_id in {s.metric_id for s in late}
+    }
+    for snapshot in late:
+        snapshot.anomaly = anomaly_score(
+            change=snapshot.change,
+            value=snapshot.value,
+            history=history[snapshot.metric_id],
+            rule=rule,
+        )
+
+
+def _alerts_raise(snapshots: list[Snapshot], now: dt.datetime) -> None:
+    """Rows only, in this transaction; the deliveries are published after the commit."""
+    drafts = []
+    for s in snapshots:
+        where = {"metric_id": s.metric_id, "day": s.day, "sequence": s.sequence}
+        name = f"{s.day_total.metric.name} on {s.day.isoformat()}"
+        if s.reason == SnapshotReason.RESTATEMENT:
+            detail = (
+                f"{name} changed by {signed_decimal_str(s.change)} after it was final "
+                f"(snapshot {s.sequence}, {s.too_late_events} too-late events)."
+            )
+            drafts.append(AlertDraft(kind=AlertKind.RESTATEMENT, detail=detail, **where))
+        if s.anomaly:
+            detail = f"{name}, snapshot {s.sequence}: {s.anomaly['detail']}"
+            drafts.append(AlertDraft(kind=AlertKind.ANOMALY, detail=detail, **where))
+    alerts_raise(drafts=drafts, now=now)
+
+
+def _failure_alert(*, now: dt.datetime, exc: Exception) -> None:
+    """One alert while the job keeps failing (cleared by the periodic check after a good
+    run). Best effort: if the database is what failed, this cannot be written either."""
+    try:
+        alert_condition_raise(
+            key=RUN_FAILED_CONDITION,
+            kind=AlertKind.SNAPSHOT_RUN_FAILED,
+            detail=f"The snapshot job failed: {type(exc).__name__}: {exc}",
+            now=now,
+        )
+    except DatabaseError:
+        logger.exception("Could not record the snapshot-run-failed alert")
 
 
 def _elapsed_since(started: float) -> dt.timedelta:
@@ -195,13 +270,20 @@ def snapshot_run_execute(*, now: dt.datetime, trigger: str) -> SnapshotRun:
             run.finished_at = now + elapsed
             run.duration_ms = Decimal(elapsed.total_seconds() * 1000).quantize(Decimal("0.001"))
             run.save(update_fields=["days_snapshotted", "finished_at", "duration_ms"])
+        logger.info(
+            "Snapshot run %s: %d days snapshotted",
+            run.pk,
+            run.days_snapshotted,
+            extra={"run_id": run.pk},
+        )
     except SnapshotRunBusy:
         _run_record_outside(
             trigger=trigger, now=now, outcome=RunOutcome.SKIPPED, elapsed=_elapsed_since(started)
         )
         raise
     except Exception as exc:
-        logger.exception("Snapshot run failed")
+        logger.exception("Snapshot run failed", extra={"trigger": trigger})
         _run_failure_record(trigger=trigger, now=now, started=started, exc=exc)
+        _failure_alert(now=now, exc=exc)
         raise
     return run

@@ -374,7 +374,7 @@ def test_day_detail_lists_snapshots_in_sequence(api_client, pipeline, now):
     ]
     assert set(body["snapshots"][0]) == {
         "sequence", "taken_at", "value", "event_count", "change",
-        "change_events", "late_events", "status", "reason",
+        "change_events", "late_events", "status", "reason", "anomaly",
     }  # fmt: skip
 
 
