@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.timeout(240)]
 
 SMOKE_RUNS = [
     pytest.param(["bench.replay", "--events", "3000", "--days", "20"], id="replay"),
+    pytest.param(["bench.replay", "--realistic", "--days", "3"], id="replay-realistic"),
     pytest.param(
         ["bench.snapshot_history", "--sizes", "1000", "3000", "--rounds", "1", "--days", "20"],
         id="snapshot_history",
