@@ -17,8 +17,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aggregation.models import DayTotal, Metric
-from aggregation.selectors import day_total_get, metric_list
+from aggregation.selectors import day_total_get, metric_list, metric_list_version
 from common.api_errors import api_error
+from common.conditional import conditional_get, etag_from
 
 
 class QueryError(Exception):
@@ -55,8 +56,13 @@ class MetricSerializer(serializers.ModelSerializer):
         fields = ["name", "description", "allowed_lateness_seconds", "too_late_policy"]
 
 
+def _metric_list_etag(request: Request, **kwargs) -> str:
+    return etag_from(*metric_list_version())
+
+
 class MetricListApi(APIView):
     @extend_schema(operation_id="metrics_list", responses={200: MetricSerializer(many=True)})
+    @conditional_get(_metric_list_etag)
     def get(self, request: Request) -> Response:
         return Response(MetricSerializer(metric_list(), many=True).data)
 
