@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import datetime as dt
 import re
 import resource
@@ -123,7 +124,7 @@ def main() -> None:
     database_prepare(database_url, env)
     django_setup()
     data_reset()
-    log = LOG_DIR / "replay-log.csv"
+    log = LOG_DIR / f"replay-log-{os.getpid()}.csv"  # two runs at once must not share it
     _write_log(log, events=args.events, days=args.days, realistic=args.realistic)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
