@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import datetime as dt
+import os
 import re
 import resource
 import time
