@@ -17,11 +17,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aggregation.models import DayTotal, Metric, TooLatePolicy
-from aggregation.selectors import day_total_get, metric_get, metric_list
+from aggregation.selectors import day_total_get, metric_get, metric_list, metric_list_version
 from aggregation.services.metrics import EDITABLE_FIELDS, metric_update
 from apikeys.permissions import CanOperate
 from common.api_errors import api_error
 from common.api_schema import error_body
+from common.conditional import conditional_get, etag_from
 
 
 class QueryError(Exception):
@@ -65,8 +66,13 @@ class MetricSerializer(serializers.ModelSerializer):
         ]
 
 
+def _metric_list_etag(request: Request, **kwargs) -> str:
+    return etag_from(*metric_list_version())
+
+
 class MetricListApi(APIView):
     @extend_schema(operation_id="metrics_list", responses={200: MetricSerializer(many=True)})
+    @conditional_get(_metric_list_etag)
     def get(self, request: Request) -> Response:
         return Response(MetricSerializer(metric_list(), many=True).data)
 

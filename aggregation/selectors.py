@@ -84,6 +84,14 @@ def metric_list() -> QuerySet[Metric]:
     return Metric.objects.order_by("name")
 
 
+def metric_list_version() -> list[tuple]:
+    """What GET /api/metrics/ shows, as plain values: the metric table has no revision
+    counter and is small, so its rows are its version (one light query, no serializer)."""
+    return list(
+        metric_list().values_list("name", "description", "allowed_lateness", "too_late_policy")
+    )
+
+
 def day_total_list(
     *, metric: Metric | None = None, day_from: dt.date | None = None, day_to: dt.date | None = None
 ) -> QuerySet[DayTotal]:

@@ -50,3 +50,31 @@ def history_events(
             "value": f"{rng.randrange(0, 50_000) / 100:.2f}",
             "source": SOURCES[rng.randrange(3)],
         }
+
+
+def realistic_events(
+    *, prefix: str, first_day: dt.date, days: int, per_day: int, late_share: float, seed: int = 1
+) -> Iterator[dict[str, Any]]:
+    """A feed as it arrives in practice, in arrival order: `per_day` events arriving through
+    each day (so about per_day / 24 between two hourly boundaries), most happening a few
+    minutes before they arrive, `late_share` of them arriving after their day ended (their
+    event time up to 36 hours before the arrival day began, so some land on days already
+    snapshotted and a few on days already final)."""
+    rng = random.Random(seed)
+    start = dt.datetime.combine(first_day, dt.time.min, tzinfo=dt.UTC)
+    step = 86_400 / per_day
+    for index in range(days * per_day):
+        arrival = start + dt.timedelta(seconds=(index + rng.random()) * step)
+        day_start = dt.datetime.combine(arrival.date(), dt.time.min, tzinfo=dt.UTC)
+        if rng.random() < late_share:
+            event_time = day_start - dt.timedelta(seconds=1 + rng.random() * 36 * 3600)
+        else:
+            since_midnight = (arrival - day_start).total_seconds()
+            event_time = arrival - dt.timedelta(seconds=rng.random() * min(since_midnight, 600))
+        yield {
+            "event_id": f"{prefix}-{index}",
+            "event_time": iso_z(event_time),
+            "arrival_time": iso_z(arrival),
+            "value": f"{rng.randrange(0, 50_000) / 100:.2f}",
+            "source": SOURCES[rng.randrange(3)],
+        }

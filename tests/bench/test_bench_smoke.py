@@ -16,6 +16,15 @@ pytestmark = [pytest.mark.timeout(240)]
 SMOKE_RUNS = [
     pytest.param(["bench.replay", "--events", "3000", "--days", "20"], id="replay"),
     pytest.param(
+        [
+            "bench.replay",
+            "--realistic",
+            "--days",
+            "3",
+        ],
+        id="replay-realistic",
+    ),
+    pytest.param(
         ["bench.snapshot_history", "--sizes", "1000", "3000", "--rounds", "1", "--days", "20"],
         id="snapshot_history",
     ),
@@ -29,9 +38,35 @@ SMOKE_RUNS = [
         id="aggregates",
     ),
     pytest.param(
-        ["bench.ingest", "--events-1000", "2000", "--events-100", "500", "--latency-seconds", "1"],
+        [
+            "bench.ingest",
+            "--events-1000",
+            "2000",
+            "--events-100",
+            "500",
+            "--events-10",
+            "100",
+            "--events-span",
+            "2000",
+            "--latency-seconds",
+            "1",
+        ],
         marks=pytest.mark.redis,
         id="ingest",
+    ),
+    pytest.param(
+        [
+            "bench.read_storm",
+            "--clients",
+            "30",
+            "--requests",
+            "200",
+            "--keepalive",
+            "5",
+            "--days",
+            "3",
+        ],
+        id="read_storm",
     ),
 ]
 
