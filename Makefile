@@ -29,7 +29,7 @@ serve: install
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 worker: install
-	$(VENV)/bin/celery -A snapagg_project worker -P threads -c 4 -l info
+	$(VENV)/bin/celery -A snapagg_project worker -P prefork -c 4 -l info
 
 beat: install
 	$(VENV)/bin/celery -A snapagg_project beat -l info

@@ -205,7 +205,7 @@ class Stopwatch:
 
 
 def stack_start(env: dict[str, str], *, web_workers: int, celery_workers: int) -> Stack:
-    """gunicorn (as in the Procfile) and Celery workers (`-P threads -c 4`) on the benchmark
+    """gunicorn and Celery workers as in the Procfile (`-P prefork -c 4`) on the benchmark
     database and queue, with logs under var/bench/; ready once each worker's first
     heartbeat is stored."""
     from snapagg_project.celery import app
@@ -221,7 +221,7 @@ def stack_start(env: dict[str, str], *, web_workers: int, celery_workers: int) -
             stack.start_worker(
                 name=f"worker{index}",
                 hostname=hostname,
-                pool="threads",
+                pool="prefork",
                 concurrency=4,
                 args=(),
                 ready=_heartbeat_stored(hostname),

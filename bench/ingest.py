@@ -291,7 +291,7 @@ def _report(phases: list[Phase], latency: Phase, raw_rates: list[float], args, p
     report.memory(peaks)
     report.notes += [
         f"Stack: gunicorn --workers {args.web_workers} (sync, as in the Procfile), "
-        f"{args.celery_workers} Celery worker(s) `-P threads -c 4`; load generator: "
+        f"{args.celery_workers} Celery worker(s) `-P prefork -c 4`; load generator: "
         f"{args.connections} connections, closed loop; latency phase: open loop for "
         f"{args.latency_seconds}s, latencies from the scheduled send time.",
         "Accepted = first send to last 202; applied = first send to the last apply "

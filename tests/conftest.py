@@ -180,7 +180,7 @@ def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[ManagedP
     try:
         yield stack.start_worker(
             hostname=hostname,
-            pool="threads",
+            pool="prefork",
             concurrency=2,
             ready=lambda _: WorkerHeartbeat.objects.filter(hostname=hostname).exists(),
             ready_timeout=60,
