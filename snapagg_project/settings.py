@@ -107,7 +107,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "django_tables2",
-    "django_filters",
     "aggregation",
     "events",
     "snapshots",

@@ -49,6 +49,21 @@ def uses_redis() -> bool:
     return settings.CELERY_BROKER_URL.startswith("redis://")
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker) -> None:
+    """Let the test database's sessions TRUNCATE snapshots: Django's flush between
+    transactional tests is a TRUNCATE, which the immutability trigger otherwise refuses
+    (snapshots migration 0006). Set on this throwaway database only, for every session
+    opened from now on (workers and gunicorn started by tests too)."""
+    if not uses_postgresql():
+        return
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            name = connection.ops.quote_name(connection.settings_dict["NAME"])
+            cursor.execute(f"ALTER DATABASE {name} SET snapagg.allow_truncate = 'on'")
+        connection.close()  # the next session starts with the setting
+
+
 @pytest.fixture(autouse=True)
 def _backend_requirements(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("postgres"):
