@@ -12,8 +12,9 @@ it forks its pool, so every child has them):
   socket would), so that only the hard time limit can stop it.
 - SNAPAGG_HOOK_APPLY_MARKER_REDIS: a Redis URL; while a process is inside an apply
   transaction (day totals locked, not yet committed) the key `snapagg:applying:<pid>`
-  holds the batch id. A process killed there leaves the key behind: proof that a kill
-  landed inside an apply.
+  holds the batch id (set once they are locked, cleared after the last write, before the
+  commit). A process killed there leaves the key behind: proof that a kill landed inside
+  an apply.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 
 from celery.signals import worker_init
 
+from harness.hooked_celery_markers import marker_key
 from snapagg_project.celery import app
 
 __all__ = ["app", "marker_key"]
@@ -31,11 +33,6 @@ __all__ = ["app", "marker_key"]
 DELAY = float(os.environ.get("SNAPAGG_HOOK_APPLY_DELAY_SECONDS") or 0)
 HANG_ONCE_FILE = os.environ.get("SNAPAGG_HOOK_APPLY_HANG_ONCE_FILE") or ""
 MARKER_REDIS = os.environ.get("SNAPAGG_HOOK_APPLY_MARKER_REDIS") or ""
-MARKER_PREFIX = "snapagg:applying:"
-
-
-def marker_key(pid: int) -> str:
-    return f"{MARKER_PREFIX}{pid}"
 
 
 def _redis():
@@ -86,11 +83,17 @@ def install_hooks(**kwargs: object) -> None:
     import events.tasks as tasks_module
 
     original_groups = apply_module._batch_groups_locked
+    original_ledger_append = apply_module.ledger_append
     original_batch_apply = tasks_module.batch_apply
 
     def batch_groups_locked(batch_id: int):
         groups = original_groups(batch_id)  # the day totals are locked from here to commit
         return _inside_apply(batch_id, groups)
+
+    def ledger_append(**kwargs):
+        result = original_ledger_append(**kwargs)
+        _marker_clear()  # the last write; still before the commit
+        return result
 
     def batch_apply(*, batch_id: int, now):
         try:
@@ -99,6 +102,7 @@ def install_hooks(**kwargs: object) -> None:
             _marker_clear()
 
     apply_module._batch_groups_locked = batch_groups_locked
+    apply_module.ledger_append = ledger_append
     tasks_module.batch_apply = batch_apply
 
 

@@ -44,7 +44,7 @@ def _alive(pid: int) -> bool:
 
 def test_ctrl_c_on_honcho_stops_every_process_and_loses_no_task(pipeline, tmp_path: Path):
     from events.tasks import apply_batch
-    from harness.hooked_celery import marker_key
+    from harness.hooked_celery_markers import MARKER_PREFIX
     from snapagg_project.celery import app
 
     app.control.purge()
@@ -84,7 +84,7 @@ def test_ctrl_c_on_honcho_stops_every_process_and_loses_no_task(pipeline, tmp_pa
             batch_ids.append(result.batch_id)
             apply_batch.delay(result.batch_id)
         wait_until(
-            lambda: marker_db.keys(marker_key(0).replace("0", "*")),
+            lambda: marker_db.keys(f"{MARKER_PREFIX}*"),
             60,
             "an apply to be in flight",
         )
@@ -98,7 +98,7 @@ def test_ctrl_c_on_honcho_stops_every_process_and_loses_no_task(pipeline, tmp_pa
         if honcho.poll() is None:
             os.killpg(honcho.pid, signal.SIGKILL)
             honcho.wait(10)
-        marker_db.delete(*marker_db.keys(marker_key(0).replace("0", "*")) or ["-"])
+        marker_db.delete(*marker_db.keys(f"{MARKER_PREFIX}*") or ["-"])
     log_text = log_path.read_text()
     assert "SIGKILL" not in log_text, log_text[-3000:]  # honcho did not have to force it
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from bench.faults.checker import Checkpoints, check_all
 from bench.faults.injector import FAULT_KINDS, Fault, Injector, schedule_build
 from bench.faults.load import HELD_METRIC, AckLog, Plan, load_run, plan_build, post_one_batch
+from bench.faults.truth import truth_check, truth_violations
 from harness.databases import (
     connect,
     database_create,
@@ -34,6 +35,7 @@ from harness.databases import (
     database_name,
     database_url_with_name,
 )
+from harness.hooked_celery_markers import MARKER_DB
 from harness.private_redis import PrivateRedis
 from harness.processes import Stack, isolated_environment
 from harness.waiting import wait_until
@@ -66,10 +68,17 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     parser.add_argument("--keep", action="store_true", help="keep the database and logs")
+    parser.add_argument(
+        "--min-hashed",
+        type=int,
+        default=100,
+        help="fail unless this many snapshot rows were hashed",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.events, args.repeats, args.outage = min(args.events, 3000), 1, 3
         args.batch_max, args.round_every = 100, 3
+        args.min_hashed = min(args.min_hashed, 10)
     if args.duration is None:
         # Room for every fault (each a few seconds, then a gap) while the load still runs.
         args.duration = max(60.0, 8.0 * len(FAULT_KINDS) * args.repeats)
@@ -99,9 +108,14 @@ class Run:
                 "SNAPSHOT_INTERVAL_SECONDS": "3",
                 "WORKER_HEARTBEAT_SECONDS": "1",
                 "REPORTING_TIMEZONE": "UTC",
+                # The worker is the production app with test-only markers around the apply
+                # (harness/hooked_celery.py), which prove a kill landed inside one; each
+                # apply is held 20 ms inside its transaction so kills can land there.
+                "SNAPAGG_HOOK_APPLY_MARKER_REDIS": self.redis.url(MARKER_DB),
+                "SNAPAGG_HOOK_APPLY_DELAY_SECONDS": "0.02",
             },
         )
-        self.stack = Stack(env=env, workdir=workdir)
+        self.stack = Stack(env=env, workdir=workdir, celery_app="harness.hooked_celery")
         self.log = AckLog()
         self.progress = Counter()
         self.checkpoints = Checkpoints()
@@ -136,12 +150,20 @@ class Run:
 
     # --- the run ---------------------------------------------------------------------------
 
-    def checkpoint(self, label: str) -> None:
-        try:
-            with self.checkpoint_lock, connect(self.args.database_url) as db:
-                self.checkpoints.take(db)
-        except Exception as exc:  # the database may be mid-fault; the next one will do
-            self.checkpoint_errors.append(f"{label}: {exc}")
+    def checkpoint(self, label: str, *, patience: float = 60) -> None:
+        """Hash every snapshot row. The database may be mid-fault (a terminated session, a
+        restart): retry for `patience` seconds; a checkpoint never taken fails the run."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                with self.checkpoint_lock, connect(self.args.database_url) as db:
+                    self.checkpoints.take(db)
+                return
+            except Exception as exc:
+                if time.monotonic() >= deadline:
+                    self.checkpoint_errors.append(f"{label}: {type(exc).__name__}: {exc}")
+                    return
+                time.sleep(0.5)
 
     def load_with_faults(self, plan: Plan, tokens: list[str], operator: str) -> list[Fault]:
         schedule = schedule_build(seed=self.args.seed, repeats=self.args.repeats)
@@ -214,7 +236,11 @@ class Run:
     def check(self, plan: Plan) -> dict:
         self.checkpoint("final")
         with connect(self.args.database_url, autocommit=True) as db:
-            return check_all(db, self.log, plan, self.checkpoints)
+            result = check_all(db, self.log, plan, self.checkpoints)
+            result["truth"] = truth_check(
+                db, self.log, held_metric=HELD_METRIC, held_lateness=dt.timedelta(hours=1)
+            )
+        return result
 
 
 def _api_during_outages(log: AckLog, schedule: list[Fault]) -> dict[str, dict]:
@@ -260,7 +286,16 @@ def _server_errors(stack: Stack) -> dict:
 
 
 def report_build(run: Run, plan: Plan, schedule: list[Fault], settle: dict, check: dict) -> dict:
-    violations = check["violations"]
+    violations = check["violations"] | truth_violations(check["truth"])
+    violations["checkpoint_errors"] = len(run.checkpoint_errors)
+    violations["snapshot_rows_hashed_below_minimum"] = max(
+        run.args.min_hashed - check["figures"]["snapshot_rows_checked_across_checkpoints"], 0
+    )
+    violations["kills_not_inside_an_apply"] = sum(
+        1
+        for f in schedule
+        if f.kind == "worker_child_kill" and not f.detail.get("killed_inside_apply")
+    )
     server_errors = _server_errors(run.stack)
     violations["api_answers_500"] = sum(1 for r in run.log.requests if r.status == 500) + (
         run.snapshot_posts.get(500, 0)
@@ -297,6 +332,7 @@ def report_build(run: Run, plan: Plan, schedule: list[Fault], settle: dict, chec
         "double_counted": sum(violations[name] for name in DOUBLE_CHECKS),
         "violations": violations,
         "figures": check["figures"],
+        "truth_figures": check["truth"]["figures"],
         "checkpoint_errors": run.checkpoint_errors,
         "server_errors": server_errors,
     }
