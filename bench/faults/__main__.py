@@ -3,9 +3,11 @@
     .venv/bin/python -m bench.faults                      # the full run (100,000 events)
     .venv/bin/python -m bench.faults --quick              # the CI run: one fault of each kind
 
-It uses its own PostgreSQL database (DATABASE_URL's name + "_faults", dropped and created
-again) and a private redis-server on a free port; it never touches a shared Redis or
-restarts PostgreSQL. Exit status 0 only if every promise held. See docs/reliability.md.
+It starts its own PostgreSQL server (Debian's initdb/pg_ctl, a throwaway data directory,
+a free port), which it restarts as a fault, and a private redis-server on a free port; it
+never touches the machine's shared servers. With --database-url it uses that server's
+database instead, and cannot restart it (the two PostgreSQL restart faults then fail).
+Exit status 0 only if every promise held. See docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -32,10 +34,9 @@ from harness.databases import (
     connect,
     database_create,
     database_drop,
-    database_name,
-    database_url_with_name,
 )
 from harness.hooked_celery_markers import MARKER_DB
+from harness.private_postgres import PrivatePostgres
 from harness.private_redis import PrivateRedis
 from harness.processes import Stack, isolated_environment
 from harness.waiting import wait_until
@@ -65,7 +66,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--round-every", type=int, default=6, help="every Nth batch: all at once")
     parser.add_argument("--settle-timeout", type=float, default=600)
     parser.add_argument("--quick", action="store_true", help="CI: 3,000 events, 1 of each")
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--database-url", default=None, help="a shared server's database (no restarts)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     parser.add_argument("--keep", action="store_true", help="keep the database and logs")
     parser.add_argument(
@@ -82,17 +85,14 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     if args.duration is None:
         # Room for every fault (each a few seconds, then a gap) while the load still runs.
         args.duration = max(60.0, 8.0 * len(FAULT_KINDS) * args.repeats)
-    if args.database_url is None:
-        base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/snapagg")
-        if not base.startswith("postgres"):
-            parser.error("a PostgreSQL DATABASE_URL (or --database-url) is needed")
-        args.database_url = database_url_with_name(base, f"{database_name(base)}_faults")
     return args
 
 
 class Run:
-    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
-        self.args, self.workdir = args, workdir
+    def __init__(
+        self, args: argparse.Namespace, workdir: Path, postgres: PrivatePostgres | None = None
+    ) -> None:
+        self.args, self.workdir, self.postgres = args, workdir, postgres
         self.redis = PrivateRedis(workdir / "redis")
         env = isolated_environment(
             database_url=args.database_url,
@@ -181,6 +181,7 @@ class Run:
             post_batch=lambda events: post_one_batch(
                 port=self.stack.web_port, token=tokens[0], events=events, plan=plan, log=self.log
             ),
+            postgres=self.postgres,
         )
         clients = load_run(
             plan=plan,
@@ -366,7 +367,12 @@ def report_print(report: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     workdir = Path(tempfile.mkdtemp(prefix="snapagg-faults-"))
-    run = Run(args, workdir)
+    postgres = None
+    if args.database_url is None:
+        postgres = PrivatePostgres()
+        postgres.start()
+        args.database_url = postgres.url("snapagg_faults")
+    run = Run(args, workdir, postgres)
     ok = False
     try:
         tokens, operator = run.setup()
@@ -391,7 +397,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         run.stack.stop()
         run.redis.kill()
-        if not args.keep:
+        if postgres is not None:
+            if args.keep:
+                postgres.stop()
+                print(f"PostgreSQL data kept in {postgres.workdir}", file=sys.stderr)
+            else:
+                postgres.remove()
+        elif not args.keep:
             database_drop(args.database_url)
         if ok and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

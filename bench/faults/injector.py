@@ -20,6 +20,7 @@ import redis
 
 from harness.databases import connect
 from harness.hooked_celery_markers import MARKER_DB, MARKER_PREFIX, marker_key
+from harness.private_postgres import PrivatePostgres
 from harness.private_redis import PrivateRedis
 from harness.processes import Stack
 from harness.waiting import poll, wait_until
@@ -36,6 +37,8 @@ FAULT_KINDS = [
     "redis_paused",
     "pg_terminate_apply",
     "pg_terminate_snapshot",
+    "pg_restart_ingest",
+    "pg_restart_snapshot",
     "manual_snapshots",
 ]
 
@@ -93,6 +96,7 @@ class Injector(threading.Thread):
         load_finished: threading.Event,
         outage_seconds: float,
         post_batch: Callable[[list[dict]], None],
+        postgres: PrivatePostgres | None = None,
         gap_seconds: float = 2.0,
     ) -> None:
         super().__init__(name="injector", daemon=True)
@@ -103,6 +107,7 @@ class Injector(threading.Thread):
         self.outage_seconds = outage_seconds
         self.gap_seconds = gap_seconds
         self.post_batch = post_batch
+        self.postgres = postgres
         self.pokes = 0
         self.clock0 = time.monotonic()
         self.errors: list[str] = []
@@ -249,6 +254,56 @@ class Injector(threading.Thread):
         fault.detail |= self._terminate_first(
             _SNAPSHOT_BACKENDS, (SNAPSHOT_LOCK_KEY,), timeout=60, poke=self._poke_snapshots
         )
+
+    def pg_restart_ingest(self, fault: Fault) -> None:
+        """Restart the whole PostgreSQL server (stop -m immediate: as a crash, with
+        recovery) while events are being posted and applied."""
+        server = self._server()
+        stop = threading.Event()
+        poker = threading.Thread(target=self._poke_ingest, args=(stop,), daemon=True)
+        poker.start()
+        try:
+            with connect(self.database_url, autocommit=True) as db:
+                row = poll(lambda: db.execute(_APPLY_BACKENDS).fetchone(), 30, interval=0.002)
+            started = time.monotonic()
+            server.restart(mode="immediate")
+        finally:
+            stop.set()
+            poker.join()
+        fault.detail |= {
+            "during_an_apply": row is not None,
+            "seconds_down": round(time.monotonic() - started, 2),
+        }
+
+    def pg_restart_snapshot(self, fault: Fault) -> None:
+        """Restart the whole PostgreSQL server while a snapshot run holds its lock."""
+        server = self._server()
+        stop = threading.Event()
+        poker = threading.Thread(target=self._poke_snapshots, args=(stop,), daemon=True)
+        poker.start()
+        try:
+            with connect(self.database_url, autocommit=True) as db:
+                row = poll(
+                    lambda: db.execute(_SNAPSHOT_BACKENDS, (SNAPSHOT_LOCK_KEY,)).fetchone(),
+                    60,
+                    interval=0.002,
+                )
+            if row is None:
+                raise RuntimeError("no snapshot run was seen within 60 s")
+            started = time.monotonic()
+            server.restart(mode="immediate")
+        finally:
+            stop.set()
+            poker.join()
+        fault.detail |= {
+            "snapshot_backend": row[1],
+            "seconds_down": round(time.monotonic() - started, 2),
+        }
+
+    def _server(self) -> PrivatePostgres:
+        if self.postgres is None:
+            raise RuntimeError("the run uses a shared PostgreSQL, which is never restarted")
+        return self.postgres
 
     def _terminate_first(
         self, sql: str, params: tuple, *, timeout: float, poke: Callable[[threading.Event], None]

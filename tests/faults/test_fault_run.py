@@ -27,6 +27,8 @@ FAULT_KINDS = (
     "redis_paused",
     "pg_terminate_apply",
     "pg_terminate_snapshot",
+    "pg_restart_ingest",
+    "pg_restart_snapshot",
     "manual_snapshots",
 )
 
