@@ -36,7 +36,7 @@ serve: install
 	$(EMBEDDED) $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 worker: install
-	$(EMBEDDED) $(VENV)/bin/celery -A snapagg_project worker -P threads -c 4 -l info
+	$(EMBEDDED) $(VENV)/bin/celery -A snapagg_project worker -P prefork -c 4 -l info
 
 beat: install
 	$(EMBEDDED) $(VENV)/bin/celery -A snapagg_project beat -l info

@@ -11,6 +11,7 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -41,6 +42,29 @@ def query_date(request: Request, name: str) -> dt.date | None:
         raise QueryError(name, f"{name} must be a date as YYYY-MM-DD.") from None
 
 
+# A day in a query: a date, or empty for "no bound" (as a form sends an empty field).
+# The schema says both, so that it says exactly what query_date takes.
+OPTIONAL_DATE_SCHEMA = {
+    "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]
+}
+
+
+# page and page_size: an integer, or empty for the default (as DRF's pagination takes it).
+OPTIONAL_INTEGER_SCHEMA = {"anyOf": [{"type": "integer"}, {"type": "string", "maxLength": 0}]}
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", OPTIONAL_INTEGER_SCHEMA, description="Page number (from 1)."),
+    OpenApiParameter(
+        "page_size",
+        OPTIONAL_INTEGER_SCHEMA,
+        description="Items per page (default 100, at most 1000; 0 or less: the default).",
+    ),
+]
+
+
+def date_query_parameter(name: str, description: str) -> OpenApiParameter:
+    return OpenApiParameter(name, OPTIONAL_DATE_SCHEMA, description=description)
+
+
 def query_error(exc: QueryError) -> Response:
     return api_error(400, "invalid_query", exc.detail, field=exc.field)
 
@@ -49,6 +73,20 @@ class StandardPagination(PageNumberPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def get_page_size(self, request: Request) -> int:
+        """As the schema says: page_size is an integer (0 or less, or absent: the default;
+        above 1000: 1000). DRF would quietly use the default for "abc"; this is a 400."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None or raw == "":
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            raise ValidationError({"page_size": "page_size must be an integer."}) from None
+        if size <= 0:
+            return self.page_size
+        return min(size, self.max_page_size)
 
 
 class MetricSerializer(serializers.ModelSerializer):

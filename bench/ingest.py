@@ -261,6 +261,16 @@ def _phase_spec(args: argparse.Namespace, *, batch: int, events: int, tag: str) 
     }
 
 
+def rate_limit_note(limit: str) -> str:
+    """What the report says about the per-token ingest rate limit during the run."""
+    if limit.strip().lower() in {"", "off", "0", "none"}:
+        return "Ingest rate limit: OFF (INGEST_RATE_LIMIT=off): requests skip its cache INCR."
+    return (
+        f"Ingest rate limit: on, {limit} per token (one cache INCR per request, set high "
+        "enough not to throttle the load)."
+    )
+
+
 def _report(
     phases: list[Phase], latency: Phase, spans: list[Phase], raw_rates: list[float], args, peaks
 ) -> Report:
@@ -310,9 +320,10 @@ def _report(
     report.memory(peaks)
     report.notes += [
         f"Stack: gunicorn --workers {args.web_workers} (sync, as in the Procfile), "
-        f"{args.celery_workers} Celery worker(s) `-P threads -c 4`; load generator: "
+        f"{args.celery_workers} Celery worker(s) `-P prefork -c 4`; load generator: "
         f"{args.connections} connections, closed loop; latency phase: open loop for "
         f"{args.latency_seconds}s, latencies from the scheduled send time.",
+        rate_limit_note(os.environ.get("INGEST_RATE_LIMIT", "")),
         "Accepted = first send to last 202; applied = first send to the last apply "
         "(max day_total.last_applied_at) once every event is counted. Ratios use applied.",
         "Raw baseline: one connection, binary parameters, a scratch table with the same "

@@ -10,10 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     inline_serializer,
@@ -23,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aggregation.apis import QueryError, query_date, query_error
+from aggregation.apis import QueryError, date_query_parameter, query_date, query_error
 from aggregation.calendar import day_of
 from aggregation.selectors import metric_get, reporting_timezone
 from apikeys.permissions import CanIngest
@@ -115,17 +114,54 @@ def events_from_payload(payload: Any) -> list[Any]:
     return events
 
 
-_event_in = inline_serializer(
-    "EventIn",
-    {
-        "event_id": serializers.CharField(max_length=128),
-        "event_time": serializers.DateTimeField(),
-        "value": serializers.DecimalField(max_digits=20, decimal_places=6, coerce_to_string=True),
-        "metric": serializers.CharField(required=False),
-        "arrival_time": serializers.DateTimeField(required=False),
-        "source": serializers.CharField(required=False, max_length=64),
+# The body as validation.validate_event takes it, so that the schema says exactly what is
+# accepted: no other fields; a value that is a number or a decimal string (ASCII digits, a
+# sign, a point, spaces around; below 10^14, at most 6 decimals); times with an offset from
+# 1970 on; text without NUL, an id with something other than spaces; null for metric,
+# arrival_time and source means the default metric, the time of receipt and no source.
+_SINCE_1970 = r"^(19[7-9][0-9]|[2-9][0-9]{3})-"
+_event_in = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["event_id", "event_time", "value"],
+    "properties": {
+        "event_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "pattern": r"^[^\x00]*[^\x00\s][^\x00]*$",
+        },
+        "event_time": {"type": "string", "format": "date-time", "pattern": _SINCE_1970},
+        "value": {
+            "oneOf": [
+                {
+                    "type": "number",
+                    "minimum": -1e14,
+                    "exclusiveMinimum": True,
+                    "maximum": 1e14,
+                    "exclusiveMaximum": True,
+                },
+                {
+                    "type": "string",
+                    "pattern": r"^\s*[+-]?([0-9]{1,14}(\.[0-9]{0,6})?|\.[0-9]{1,6})\s*$",
+                },
+            ]
+        },
+        "metric": {"type": "string", "nullable": True},
+        "arrival_time": {
+            "type": "string",
+            "format": "date-time",
+            "pattern": _SINCE_1970,
+            "nullable": True,
+        },
+        "source": {
+            "type": "string",
+            "maxLength": 64,
+            "pattern": r"^[^\x00]*$",
+            "nullable": True,
+        },
     },
-)
+}
 _ingest_errors = inline_serializer(
     "IngestError",
     many=True,
@@ -149,7 +185,18 @@ _ingest_result = inline_serializer(
 _error = error_body()
 
 
+class _BodyRequiredSchema(AutoSchema):
+    """drf-spectacular marks a raw-schema body optional; without one the API says 415."""
+
+    def _get_request_body(self, direction: str = "request") -> dict | None:
+        body = super()._get_request_body(direction)
+        if body is not None:
+            body["required"] = True
+        return body
+
+
 class EventIngestApi(APIView):
+    schema = _BodyRequiredSchema()
     parser_classes: list = []  # the body is decoded by parse_json_body
     permission_classes = [CanIngest]
     throttle_classes = [IngestRateThrottle]
@@ -307,10 +354,8 @@ class MetricLatenessApi(APIView):
     @extend_schema(
         operation_id="metrics_lateness",
         parameters=[
-            OpenApiParameter(
-                "from", OpenApiTypes.DATE, description="First day (default: 29 days before to)."
-            ),
-            OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (default: today)."),
+            date_query_parameter("from", "First day (default: 29 days before to)."),
+            date_query_parameter("to", "Last day (default: today; before from: no days)."),
         ],
         responses={
             200: LatenessSerializer,
@@ -342,8 +387,9 @@ class MetricLatenessApi(APIView):
         except QueryError as exc:
             return query_error(exc)
         day_to = day_to or day_of(timezone.now(), reporting_timezone())
-        day_from = day_from or day_to - dt.timedelta(days=LATENESS_DEFAULT_DAYS - 1)
-        if day_from > day_to:
-            return api_error(400, "invalid_query", "from must not be after to.", field="from")
+        # Any two days are a range (from after to: an empty one), as the schema says; the
+        # default start stops at the first day there is (to=0001-01-02 was a 500).
+        default_span = min(dt.timedelta(days=LATENESS_DEFAULT_DAYS - 1), day_to - dt.date.min)
+        day_from = day_from or day_to - default_span
         stats = lateness_stats(metric=metric, day_from=day_from, day_to=day_to)
         return Response(LatenessSerializer(stats).data)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 
 from celery import shared_task
+from celery.exceptions import TimeLimitExceeded
+from celery.signals import task_failure
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from events.services.apply import batch_apply, batch_apply_failure_record
@@ -38,6 +41,34 @@ def apply_batch(batch_id: int) -> dict[str, int | bool]:
         batch_apply_failure_record(batch_id=batch_id, error=exc, now=timezone.now())
         raise
     return {"batch_id": result.batch_id, "applied": result.applied, "events": result.events}
+
+
+@task_failure.connect
+def record_apply_hard_time_limit(
+    *, sender: object, exception: BaseException, args: tuple, **kwargs: object
+) -> None:
+    """An apply over its hard time limit is killed with its pool process, so the task
+    body cannot note why; the worker's main process does it (Celery sends task_failure
+    for hard time limits since 5.7). The batch row is still locked by the process about
+    to be killed, and Celery kills it only after this returns, so the note is written by
+    a thread that waits for the lock: once the process is dead its session and locks are
+    gone. The batch stays unapplied and the sweeper re-enqueues it."""
+    if getattr(sender, "name", None) != APPLY_BATCH_TASK:
+        return
+    if isinstance(exception, TimeLimitExceeded) and args:
+        threading.Thread(
+            target=_record_failure_then_close,
+            kwargs={"batch_id": args[0], "error": exception, "now": timezone.now()},
+            name=f"apply-timeout-{args[0]}",
+            daemon=True,
+        ).start()
+
+
+def _record_failure_then_close(*, batch_id: int, error: BaseException, now: dt.datetime) -> None:
+    try:
+        batch_apply_failure_record(batch_id=batch_id, error=error, now=now)
+    finally:
+        connection.close()  # this thread's own connection
 
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=280)

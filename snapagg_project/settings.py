@@ -109,7 +109,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files for /api/docs/, served locally
     "django_celery_beat",
     "django_tables2",
-    "django_filters",
     "aggregation",
     "events",
     "archive",

@@ -3,6 +3,7 @@ a time), and the events behind one snapshot's change."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.utils import timezone
@@ -20,8 +21,10 @@ from rest_framework.views import APIView
 
 from aggregation.apis import (
     DAY_PATH_PARAMETERS,
+    PAGE_PARAMETERS,
     QueryError,
     StandardPagination,
+    date_query_parameter,
     day_from_path,
     query_date,
     query_error,
@@ -40,7 +43,6 @@ from common.serializer_fields import DecimalStringField
 from events.apis import EventOutSerializer
 from events.selectors.events import event_state
 from events.selectors.lateness import day_completeness, days_completeness
-from events.validation import EventFieldError, parse_instant
 from snapshots.models import Snapshot
 from snapshots.selectors.explanations import contribution_for_event, snapshot_events
 from snapshots.selectors.history import (
@@ -176,11 +178,10 @@ class DayListApi(APIView):
         operation_id="days_list",
         parameters=[
             OpenApiParameter("metric", str, description="Metric name; all metrics if absent."),
-            OpenApiParameter("from", OpenApiTypes.DATE, description="First day (inclusive)."),
-            OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (inclusive)."),
+            date_query_parameter("from", "First day (inclusive)."),
+            date_query_parameter("to", "Last day (inclusive)."),
             SOURCE_PARAMETER,
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
+            *PAGE_PARAMETERS,
         ],
         responses={
             200: paginated("PaginatedDayTotalList", DayTotalSerializer(many=True)),
@@ -224,6 +225,23 @@ class DayListApi(APIView):
             day_total.completeness = completeness[day_total.pk]
         data = DayTotalSerializer(page, many=True, context={"now": now}).data
         return paginator.get_paginated_response(data)
+
+
+def _as_of_instant(raw: str) -> dt.datetime | None:
+    """Any date-time with an offset, as the schema says: before the first snapshot (even
+    before 1970) the answer is 404; beyond the years Python has in UTC, the first or last
+    instant there is."""
+    try:
+        instant = dt.datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    if instant.utcoffset() is None:
+        return None
+    try:
+        return instant.astimezone(dt.UTC)
+    except OverflowError:
+        edge = dt.datetime.min if instant.year == dt.MINYEAR else dt.datetime.max
+        return edge.replace(tzinfo=dt.UTC)
 
 
 class DayDetailApi(APIView):
@@ -281,10 +299,14 @@ class DayDetailApi(APIView):
             _source_snapshot(snapshot, slices.get(snapshot.sequence))
 
     def _as_of(self, day_total: DayTotal, raw: str, source: str | None) -> Response:
-        try:
-            as_of = parse_instant(raw, "as_of")
-        except EventFieldError as exc:
-            return api_error(400, "invalid_query", exc.detail, field="as_of")
+        as_of = _as_of_instant(raw)
+        if as_of is None:
+            return api_error(
+                400,
+                "invalid_query",
+                "as_of must be an ISO 8601 time with an offset (e.g. 2026-11-20T14:30:00Z).",
+                field="as_of",
+            )
         snapshot = snapshot_as_of(day_total=day_total, as_of=as_of)
         if snapshot is None:
             return api_error(

@@ -70,6 +70,21 @@ def _fast_password_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["tests.conftest.FastPasswordHasher", *settings.PASSWORD_HASHERS]
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker) -> None:
+    """Let the test database's sessions TRUNCATE snapshots: Django's flush between
+    transactional tests is a TRUNCATE, which the immutability trigger otherwise refuses
+    (snapshots migration 0006). Set on this throwaway database only, for every session
+    opened from now on (workers and gunicorn started by tests too)."""
+    if not uses_postgresql():
+        return
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            name = connection.ops.quote_name(connection.settings_dict["NAME"])
+            cursor.execute(f"ALTER DATABASE {name} SET snapagg.allow_truncate = 'on'")
+        connection.close()  # the next session starts with the setting
+
+
 @pytest.fixture(autouse=True)
 def _backend_requirements(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("redis"):
@@ -199,7 +214,7 @@ def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[ManagedP
     try:
         yield stack.start_worker(
             hostname=hostname,
-            pool="threads",
+            pool="prefork",
             concurrency=2,
             ready=lambda _: WorkerHeartbeat.objects.filter(hostname=hostname).exists(),
             ready_timeout=60,

@@ -32,3 +32,26 @@ def test_celery_accepts_json_only_and_acks_late():
     assert app.conf.task_acks_late is True
     assert app.conf.worker_prefetch_multiplier == 1
     assert app.conf.task_time_limit
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_schedule_created_by_a_data_migration_is_seen_by_a_running_beat():
+    """A running DatabaseScheduler re-reads its schedules only when
+    PeriodicTasks.last_change() moves; the migrations' helper moves it."""
+    import importlib
+
+    from django.apps import apps
+    from django_celery_beat.models import PeriodicTasks
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    migration = importlib.import_module("snapshots.migrations.0003_snapshot_schedule")
+    PeriodicTask.objects.filter(task=migration.TASK).delete()
+    PeriodicTasks.update_changed()
+    scheduler = DatabaseScheduler(app=app)
+    assert "Snapshot run" not in scheduler.schedule
+    assert not scheduler.schedule_changed()
+
+    migration.create_schedule(apps, schema_editor=None)
+
+    assert scheduler.schedule_changed()
+    assert "Snapshot run" in scheduler.all_as_schedule()

@@ -3,9 +3,11 @@
     .venv/bin/python -m bench.faults                      # the full run (100,000 events)
     .venv/bin/python -m bench.faults --quick              # the CI run: one fault of each kind
 
-It uses its own PostgreSQL database (DATABASE_URL's name + "_faults", dropped and created
-again) and a private redis-server on a free port; it never touches a shared Redis or
-restarts PostgreSQL. Exit status 0 only if every promise held. See docs/reliability.md.
+It starts its own PostgreSQL server (Debian's initdb/pg_ctl, a throwaway data directory,
+a free port), which it restarts as a fault, and a private redis-server on a free port; it
+never touches the machine's shared servers. With --database-url it uses that server's
+database instead, and cannot restart it (the two PostgreSQL restart faults then fail).
+Exit status 0 only if every promise held. See docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from pathlib import Path
 from bench.faults.checker import Checkpoints, check_all
 from bench.faults.injector import FAULT_KINDS, Fault, Injector, schedule_build
 from bench.faults.load import HELD_METRIC, AckLog, Plan, load_run, plan_build, post_one_batch
+from bench.faults.truth import truth_check, truth_violations
 from harness.databases import (
     connect,
     database_create,
     database_drop,
-    database_name,
-    database_url_with_name,
 )
+from harness.hooked_celery_markers import MARKER_DB
+from harness.private_postgres import PrivatePostgres
 from harness.private_redis import PrivateRedis
 from harness.processes import Stack, isolated_environment
 from harness.waiting import wait_until
@@ -63,27 +66,33 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--round-every", type=int, default=6, help="every Nth batch: all at once")
     parser.add_argument("--settle-timeout", type=float, default=600)
     parser.add_argument("--quick", action="store_true", help="CI: 3,000 events, 1 of each")
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--database-url", default=None, help="a shared server's database (no restarts)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     parser.add_argument("--keep", action="store_true", help="keep the database and logs")
+    parser.add_argument(
+        "--min-hashed",
+        type=int,
+        default=100,
+        help="fail unless this many snapshot rows were hashed",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.events, args.repeats, args.outage = min(args.events, 3000), 1, 3
         args.batch_max, args.round_every = 100, 3
+        args.min_hashed = min(args.min_hashed, 10)
     if args.duration is None:
         # Room for every fault (each a few seconds, then a gap) while the load still runs.
         args.duration = max(60.0, 8.0 * len(FAULT_KINDS) * args.repeats)
-    if args.database_url is None:
-        base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/snapagg")
-        if not base.startswith("postgres"):
-            parser.error("a PostgreSQL DATABASE_URL (or --database-url) is needed")
-        args.database_url = database_url_with_name(base, f"{database_name(base)}_faults")
     return args
 
 
 class Run:
-    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
-        self.args, self.workdir = args, workdir
+    def __init__(
+        self, args: argparse.Namespace, workdir: Path, postgres: PrivatePostgres | None = None
+    ) -> None:
+        self.args, self.workdir, self.postgres = args, workdir, postgres
         self.redis = PrivateRedis(workdir / "redis")
         env = isolated_environment(
             database_url=args.database_url,
@@ -99,9 +108,14 @@ class Run:
                 "SNAPSHOT_INTERVAL_SECONDS": "3",
                 "WORKER_HEARTBEAT_SECONDS": "1",
                 "REPORTING_TIMEZONE": "UTC",
+                # The worker is the production app with test-only markers around the apply
+                # (harness/hooked_celery.py), which prove a kill landed inside one; each
+                # apply is held 20 ms inside its transaction so kills can land there.
+                "SNAPAGG_HOOK_APPLY_MARKER_REDIS": self.redis.url(MARKER_DB),
+                "SNAPAGG_HOOK_APPLY_DELAY_SECONDS": "0.02",
             },
         )
-        self.stack = Stack(env=env, workdir=workdir)
+        self.stack = Stack(env=env, workdir=workdir, celery_app="harness.hooked_celery")
         self.log = AckLog()
         self.progress = Counter()
         self.checkpoints = Checkpoints()
@@ -138,12 +152,20 @@ class Run:
 
     # --- the run ---------------------------------------------------------------------------
 
-    def checkpoint(self, label: str) -> None:
-        try:
-            with self.checkpoint_lock, connect(self.args.database_url) as db:
-                self.checkpoints.take(db)
-        except Exception as exc:  # the database may be mid-fault; the next one will do
-            self.checkpoint_errors.append(f"{label}: {exc}")
+    def checkpoint(self, label: str, *, patience: float = 60) -> None:
+        """Hash every snapshot row. The database may be mid-fault (a terminated session, a
+        restart): retry for `patience` seconds; a checkpoint never taken fails the run."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                with self.checkpoint_lock, connect(self.args.database_url) as db:
+                    self.checkpoints.take(db)
+                return
+            except Exception as exc:
+                if time.monotonic() >= deadline:
+                    self.checkpoint_errors.append(f"{label}: {type(exc).__name__}: {exc}")
+                    return
+                time.sleep(0.5)
 
     def load_with_faults(self, plan: Plan, tokens: list[str], operator: str) -> list[Fault]:
         schedule = schedule_build(seed=self.args.seed, repeats=self.args.repeats)
@@ -161,6 +183,7 @@ class Run:
             post_batch=lambda events: post_one_batch(
                 port=self.stack.web_port, token=tokens[0], events=events, plan=plan, log=self.log
             ),
+            postgres=self.postgres,
         )
         clients = load_run(
             plan=plan,
@@ -216,7 +239,11 @@ class Run:
     def check(self, plan: Plan) -> dict:
         self.checkpoint("final")
         with connect(self.args.database_url, autocommit=True) as db:
-            return check_all(db, self.log, plan, self.checkpoints)
+            result = check_all(db, self.log, plan, self.checkpoints)
+            result["truth"] = truth_check(
+                db, self.log, held_metric=HELD_METRIC, held_lateness=dt.timedelta(hours=1)
+            )
+        return result
 
 
 def _api_during_outages(log: AckLog, schedule: list[Fault]) -> dict[str, dict]:
@@ -262,7 +289,16 @@ def _server_errors(stack: Stack) -> dict:
 
 
 def report_build(run: Run, plan: Plan, schedule: list[Fault], settle: dict, check: dict) -> dict:
-    violations = check["violations"]
+    violations = check["violations"] | truth_violations(check["truth"])
+    violations["checkpoint_errors"] = len(run.checkpoint_errors)
+    violations["snapshot_rows_hashed_below_minimum"] = max(
+        run.args.min_hashed - check["figures"]["snapshot_rows_checked_across_checkpoints"], 0
+    )
+    violations["kills_not_inside_an_apply"] = sum(
+        1
+        for f in schedule
+        if f.kind == "worker_child_kill" and not f.detail.get("killed_inside_apply")
+    )
     server_errors = _server_errors(run.stack)
     violations["api_answers_500"] = sum(1 for r in run.log.requests if r.status == 500) + (
         run.snapshot_posts.get(500, 0)
@@ -299,6 +335,7 @@ def report_build(run: Run, plan: Plan, schedule: list[Fault], settle: dict, chec
         "double_counted": sum(violations[name] for name in DOUBLE_CHECKS),
         "violations": violations,
         "figures": check["figures"],
+        "truth_figures": check["truth"]["figures"],
         "checkpoint_errors": run.checkpoint_errors,
         "server_errors": server_errors,
     }
@@ -332,7 +369,12 @@ def report_print(report: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     workdir = Path(tempfile.mkdtemp(prefix="snapagg-faults-"))
-    run = Run(args, workdir)
+    postgres = None
+    if args.database_url is None:
+        postgres = PrivatePostgres()
+        postgres.start()
+        args.database_url = postgres.url("snapagg_faults")
+    run = Run(args, workdir, postgres)
     ok = False
     try:
         tokens, operator = run.setup()
@@ -357,7 +399,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         run.stack.stop()
         run.redis.kill()
-        if not args.keep:
+        if postgres is not None:
+            if args.keep:
+                postgres.stop()
+                print(f"PostgreSQL data kept in {postgres.workdir}", file=sys.stderr)
+            else:
+                postgres.remove()
+        elif not args.keep:
             database_drop(args.database_url)
         if ok and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 
 import psutil
 import psycopg
+import redis
 
 from harness.databases import connect
+from harness.hooked_celery_markers import MARKER_DB, MARKER_PREFIX, marker_key
+from harness.private_postgres import PrivatePostgres
 from harness.private_redis import PrivateRedis
 from harness.processes import Stack
 from harness.waiting import poll, wait_until
@@ -34,6 +37,8 @@ FAULT_KINDS = [
     "redis_paused",
     "pg_terminate_apply",
     "pg_terminate_snapshot",
+    "pg_restart_ingest",
+    "pg_restart_snapshot",
     "manual_snapshots",
 ]
 
@@ -91,6 +96,7 @@ class Injector(threading.Thread):
         load_finished: threading.Event,
         outage_seconds: float,
         post_batch: Callable[[list[dict]], None],
+        postgres: PrivatePostgres | None = None,
         gap_seconds: float = 2.0,
     ) -> None:
         super().__init__(name="injector", daemon=True)
@@ -101,6 +107,7 @@ class Injector(threading.Thread):
         self.outage_seconds = outage_seconds
         self.gap_seconds = gap_seconds
         self.post_batch = post_batch
+        self.postgres = postgres
         self.pokes = 0
         self.clock0 = time.monotonic()
         self.errors: list[str] = []
@@ -125,23 +132,25 @@ class Injector(threading.Thread):
     # --- the worker ------------------------------------------------------------------------
 
     def worker_child_kill(self, fault: Fault) -> None:
-        """SIGKILL a pool child while it is inside an apply transaction (if one is seen
-        within 20 s; otherwise any child)."""
+        """SIGKILL a pool child while it is inside an apply transaction, as its own marker
+        says (harness/hooked_celery.py: set once the day totals are locked, cleared after
+        the last write, before the commit). The marker left behind by the dead child
+        proves the kill landed inside the apply; without one within 30 s the fault fails."""
         stop = threading.Event()
         poker = threading.Thread(target=self._poke_ingest, args=(stop,), daemon=True)
         poker.start()  # applies to catch, even if the load is quiet or over
         try:
-            victim, query = self._child_in_apply(timeout=30)
+            found = poll(self._child_marked_in_apply, 30, interval=0.002)
+            if found is None:
+                raise RuntimeError("no pool child was seen inside an apply within 30 s")
+            victim, batch_id = found
+            log_before = len(self.stack.worker.log())
+            psutil.Process(victim).kill()
         finally:
             stop.set()
             poker.join()
-        if victim is None:
-            children = self.stack.worker.children()
-            victim = children[0].pid if children else None
-        if victim is None:
-            raise RuntimeError("the worker has no children to kill")
-        log_before = len(self.stack.worker.log())
-        psutil.Process(victim).kill()
+        markers = self.redis.client(MARKER_DB)
+        left = markers.get(marker_key(victim))
         # The worker's main process notices, rejects the message for redelivery
         # (reject_on_worker_lost) and starts a new child.
         noticed = True
@@ -153,10 +162,24 @@ class Injector(threading.Thread):
             noticed = False
         fault.detail |= {
             "pid": victim,
-            "mid_apply": query is not None,
-            "query": query,
+            "batch": batch_id,
+            "killed_inside_apply": left is not None and int(left) == batch_id,
             "worker_lost_logged": noticed,
         }
+
+    def _child_marked_in_apply(self) -> tuple[int, int] | None:
+        children = {child.pid for child in self.stack.worker.children()}
+        markers = self.redis.client(MARKER_DB)
+        try:
+            keys = markers.keys(f"{MARKER_PREFIX}*")
+            for key in keys:
+                pid = int(key.decode().removeprefix(MARKER_PREFIX))
+                batch = markers.get(key)
+                if pid in children and batch is not None:
+                    return pid, int(batch)
+        except redis.RedisError:
+            return None
+        return None
 
     def _child_in_apply(self, timeout: float) -> tuple[int | None, str | None]:
         with connect(self.database_url, autocommit=True) as db:
@@ -177,14 +200,15 @@ class Injector(threading.Thread):
     def worker_main_kill(self, fault: Fault) -> None:
         """SIGKILL the worker's main process (its children with it, as when a host dies),
         preferably while a child is inside an apply; then start the worker again."""
-        _, query = self._child_in_apply(timeout=10)
+        found = poll(self._child_marked_in_apply, 10, interval=0.002)
         orphans = self.stack.worker.kill_main()
+        left = self.redis.client(MARKER_DB).get(marker_key(found[0])) if found else None
         for pid in orphans:  # children of a dead main would otherwise run on unsupervised
             with contextlib.suppress(psutil.NoSuchProcess):
                 psutil.Process(pid).kill()
         time.sleep(1)
         self.stack.worker.start()  # again, waiting until it is ready
-        fault.detail |= {"mid_apply": query is not None, "orphans_killed": len(orphans)}
+        fault.detail |= {"killed_inside_apply": left is not None, "orphans_killed": len(orphans)}
 
     # --- Redis -----------------------------------------------------------------------------
 
@@ -230,6 +254,56 @@ class Injector(threading.Thread):
         fault.detail |= self._terminate_first(
             _SNAPSHOT_BACKENDS, (SNAPSHOT_LOCK_KEY,), timeout=60, poke=self._poke_snapshots
         )
+
+    def pg_restart_ingest(self, fault: Fault) -> None:
+        """Restart the whole PostgreSQL server (stop -m immediate: as a crash, with
+        recovery) while events are being posted and applied."""
+        server = self._server()
+        stop = threading.Event()
+        poker = threading.Thread(target=self._poke_ingest, args=(stop,), daemon=True)
+        poker.start()
+        try:
+            with connect(self.database_url, autocommit=True) as db:
+                row = poll(lambda: db.execute(_APPLY_BACKENDS).fetchone(), 30, interval=0.002)
+            started = time.monotonic()
+            server.restart(mode="immediate")
+        finally:
+            stop.set()
+            poker.join()
+        fault.detail |= {
+            "during_an_apply": row is not None,
+            "seconds_down": round(time.monotonic() - started, 2),
+        }
+
+    def pg_restart_snapshot(self, fault: Fault) -> None:
+        """Restart the whole PostgreSQL server while a snapshot run holds its lock."""
+        server = self._server()
+        stop = threading.Event()
+        poker = threading.Thread(target=self._poke_snapshots, args=(stop,), daemon=True)
+        poker.start()
+        try:
+            with connect(self.database_url, autocommit=True) as db:
+                row = poll(
+                    lambda: db.execute(_SNAPSHOT_BACKENDS, (SNAPSHOT_LOCK_KEY,)).fetchone(),
+                    60,
+                    interval=0.002,
+                )
+            if row is None:
+                raise RuntimeError("no snapshot run was seen within 60 s")
+            started = time.monotonic()
+            server.restart(mode="immediate")
+        finally:
+            stop.set()
+            poker.join()
+        fault.detail |= {
+            "snapshot_backend": row[1],
+            "seconds_down": round(time.monotonic() - started, 2),
+        }
+
+    def _server(self) -> PrivatePostgres:
+        if self.postgres is None:
+            raise RuntimeError("the run uses a shared PostgreSQL, which is never restarted")
+        return self.postgres
 
     def _terminate_first(
         self, sql: str, params: tuple, *, timeout: float, poke: Callable[[threading.Event], None]

@@ -139,9 +139,21 @@ class Request:
 
 
 @dataclass
+class Answer:
+    """One batch as the generator sent it and the 202 that acknowledged it: the ground
+    truth the independent checker (truth.py) works from."""
+
+    events: list[dict]
+    body: dict  # accepted, duplicates, conflicts, rejected, errors (with index)
+    first_sent: float  # time.time() of the first attempt
+    acked_at: float  # time.time() of the 202
+
+
+@dataclass
 class AckLog:
     """What the server acknowledged with 202, and every request's outcome."""
 
+    answers: list[Answer] = field(default_factory=list)
     acked: set[str] = field(default_factory=set)
     acked_versions: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     requests: list[Request] = field(default_factory=list)
@@ -151,9 +163,11 @@ class AckLog:
     response_counts: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record_ack(self, batch: Batch, body: dict) -> None:
+    def record_ack(self, batch: Batch, body: dict, first_sent: float | None = None) -> None:
         rejected = {error["index"] for error in body.get("errors", [])}
+        now = time.time()
         with self.lock:
+            self.answers.append(Answer(batch.events, body, first_sent or now, now))
             self.batches_acked += 1
             for key in ("accepted", "duplicates", "conflicts", "rejected"):
                 self.response_counts[key] += body.get(key, 0)
@@ -205,6 +219,7 @@ class Client(threading.Thread):
     def _post_until_acked(self, batch: Batch, give_up_after: float = 300) -> None:
         body = json.dumps({"events": batch.events}).encode()
         deadline = time.monotonic() + give_up_after
+        first_sent = time.time()
         attempt = 0
         with self.log.lock:
             self.log.events_sent += len(batch.events)
@@ -212,7 +227,7 @@ class Client(threading.Thread):
             attempt += 1
             status, answer, retry_after = self._post(body)
             if status == 202:
-                self.log.record_ack(batch, answer)
+                self.log.record_ack(batch, answer, first_sent)
                 return
             # Anything else is not an acknowledgement: retry the same batch, as a client
             # that wants its events counted does (duplicates are harmless).

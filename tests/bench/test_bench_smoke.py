@@ -87,3 +87,5 @@ def test_benchmark_command_runs_and_prints_its_figures(command):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     assert "figure" in done.stdout
     assert "Peak memory" in done.stdout
+    if command[0] == "bench.ingest":
+        assert "Ingest rate limit: on" in done.stdout

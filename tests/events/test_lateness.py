@@ -127,7 +127,9 @@ def test_the_lateness_api_gives_the_figures_per_source(small_log, api_client):
     [
         ("/api/metrics/nope/lateness/", {}, 404),
         ("/api/metrics/default/lateness/", {"from": "20 Nov"}, 400),
-        ("/api/metrics/default/lateness/", {"from": "2026-11-21", "to": "2026-11-20"}, 400),
+        # A range with from after to is empty, as the schema allows (it was a 400 the
+        # schema did not announce).
+        ("/api/metrics/default/lateness/", {"from": "2026-11-21", "to": "2026-11-20"}, 200),
         ("/api/metrics/default/lateness/", {}, 200),
     ],
 )

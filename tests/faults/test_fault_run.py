@@ -27,6 +27,8 @@ FAULT_KINDS = (
     "redis_paused",
     "pg_terminate_apply",
     "pg_terminate_snapshot",
+    "pg_restart_ingest",
+    "pg_restart_snapshot",
     "manual_snapshots",
 )
 
@@ -62,4 +64,12 @@ def test_every_promise_holds_through_one_fault_of_each_kind(tmp_path: Path):
     assert report["batches_given_up"] == 0
     assert report["acked_event_ids"] > 1000
     assert report["simultaneous_rounds"] >= 1
+    # The independent checker ran (the generator's log against the end state), the child
+    # kill landed inside an apply by the apply's own marker, and checkpoints hashed rows.
+    assert "day_totals_off_from_the_generators_sums" in report["violations"]
+    assert report["truth_figures"]["counted"] > 1000
+    child_kills = [f for f in report["fault_details"] if f["kind"] == "worker_child_kill"]
+    assert all(f["killed_inside_apply"] for f in child_kills), child_kills
+    assert report["checkpoint_errors"] == []
+    assert report["figures"]["snapshot_rows_checked_across_checkpoints"] >= 10
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
