@@ -6,7 +6,7 @@ from rest_framework.permissions import AllowAny
 
 from aggregation.apis import MetricListApi
 from events.apis import EventDetailApi, EventIngestApi, MetricLatenessApi
-from events.views import BatchView, CsvUploadView, EventPostView
+from events.views import BatchView, CsvUploadView, EventPostView, IngestResultView
 from snapshots.apis import DayDetailApi, DayListApi, SnapshotEventsApi
 from snapshots.views import DayView, SnapshotChangesView
 from web.apis import HealthApi, SnapshotRunApi
@@ -53,6 +53,7 @@ page_urlpatterns = [
     ),
     path("events/new/", EventPostView.as_view(), name="event-post"),
     path("events/upload/", CsvUploadView.as_view(), name="event-upload"),
+    path("events/results/<str:key>/", IngestResultView.as_view(), name="event-result"),
     path("events/batches/<int:batch_id>/", BatchView.as_view(), name="batch-detail"),
     path("operations/", OperationsView.as_view(), name="operations"),
     path("operations/snapshot-run/", SnapshotRunNowView.as_view(), name="operations-snapshot-run"),

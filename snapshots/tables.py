@@ -100,7 +100,16 @@ class ChangeEventTable(PageTable):
         return time_html(record.event_time)
 
     def render_arrival_time(self, record: Event) -> SafeString:
-        return time_html(record.arrival_time)
+        # A client may send its own arrival_time (when its system received the event);
+        # show it as what was sent, next to when snapagg received it.
+        received_at = record.batch.received_at
+        if record.arrival_time == received_at:
+            return time_html(record.arrival_time)
+        return format_html(
+            "sent with arrival time {}; received {}",
+            time_html(record.arrival_time),
+            time_html(received_at),
+        )
 
     def render_arrived_after(self, value: dt.timedelta) -> str:
         return duration_text(value)
