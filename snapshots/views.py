@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 from django_tables2 import RequestConfig
 
+from aggregation.calendar import DayStatus
 from aggregation.descriptions import (
     completeness_sentence,
     day_badge,
@@ -28,8 +29,14 @@ from events.selectors.lateness import day_completeness
 from snapshots.descriptions import snapshot_explanation
 from snapshots.forms import AsOfForm
 from snapshots.models import Snapshot, SnapshotReason
-from snapshots.selectors.explanations import ChangeGroup, change_group_events, change_group_sums
+from snapshots.selectors.explanations import (
+    ChangeGroup,
+    change_group_events,
+    change_group_sums,
+    day_waiting_events,
+)
 from snapshots.selectors.history import day_snapshots, snapshot_as_of, snapshot_get
+from snapshots.selectors.schedule import snapshot_next_run
 from snapshots.tables import ChangeEventTable, SnapshotTable, snapshot_url
 
 SNAPSHOTS_PER_PAGE = 25
@@ -89,6 +96,18 @@ def history_chart(
     return step_chart(steps, lines=lines)
 
 
+def correction_waiting_sentence(day_total: DayTotal, now: dt.datetime) -> str | None:
+    """A final day whose value holds changes no snapshot has published yet says so, with
+    when the next scheduled snapshot run is due, instead of calling itself settled."""
+    if day_total.status_at(now) != DayStatus.FINAL or day_total.snapshot_count == 0:
+        return None
+    if day_total.snapshot_revision == day_total.revision and not day_total.unsnapshotted_change:
+        return None
+    next_run = snapshot_next_run(now=now)
+    when = f"at {local_time(next_run, year=now.year)}" if next_run else "soon"
+    return f"Final: a correction is waiting for the next snapshot {when}."
+
+
 class DayView(ReaderRequiredMixin, TemplateView):
     template_name = "snapshots/day.html"
 
@@ -111,11 +130,13 @@ class DayView(ReaderRequiredMixin, TemplateView):
         )
         RequestConfig(self.request, paginate={"per_page": SNAPSHOTS_PER_PAGE}).configure(table)
         published_events = snapshots[-1].event_count if snapshots else 0
+        waiting = correction_waiting_sentence(day_total, now)
         return {
             **super().get_context_data(**kwargs),
             "day_total": day_total,
             "badge": day_badge(day_total, now),
-            "status_sentence": day_status_sentence(day_total, now),
+            "status_sentence": waiting or day_status_sentence(day_total, now),
+            "waiting_events": day_waiting_events(day_total=day_total) if waiting else [],
             "unpublished_sentence": unpublished_sentence(day_total, published_events),
             "completeness_sentence": completeness_sentence(
                 day_completeness(day_total=day_total, now=now)
