@@ -15,7 +15,7 @@ from aggregation.templatetags.snapagg import change_html, time_html
 from common.formatting import duration_text, figure
 from common.tables import NUMBER, TEXT, PageTable
 from events.models import Event
-from snapshots.descriptions import snapshot_explanation
+from snapshots.descriptions import REASON_WORDS, snapshot_explanation
 from snapshots.models import Snapshot, SnapshotRun
 
 
@@ -67,7 +67,7 @@ class SnapshotTable(PageTable):
     def render_reason(self, record: Snapshot) -> SafeString:
         return format_html(
             "<strong>{}</strong><br><small>{}</small>",
-            record.get_reason_display(),
+            REASON_WORDS[record.reason],
             snapshot_explanation(record),
         )
 

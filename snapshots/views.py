@@ -51,7 +51,7 @@ MARKERS = {
 GROUP_WORDS = {
     ChangeGroup.ON_TIME: ("On time", "Arrived before the day ended, or before it was published."),
     ChangeGroup.LATE: ("Late", "Arrived after the day ended and after it was published."),
-    ChangeGroup.RESTATEMENT: ("Restatement", "Arrived after the day was final."),
+    ChangeGroup.RESTATEMENT: ("After final", "Arrived after the day was final: restated it."),
 }
 
 

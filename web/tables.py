@@ -16,6 +16,7 @@ from aggregation.templatetags.snapagg import badge_html, change_html, time_html
 from common.formatting import day_text, figure, signed_figure
 from common.tables import NUMBER, TEXT, PageTable
 from events.selectors.lateness import arrival_profile, completeness_from_profile
+from snapshots.descriptions import REASON_WORDS
 from snapshots.models import SnapshotReason
 
 
@@ -76,7 +77,7 @@ class DayTotalTable(PageTable):
         return change_html(record.change_since_first)
 
     def render_last_change_at(self, record: DayTotal) -> SafeString:
-        reason = SnapshotReason(record.last_change_reason).label
+        reason = REASON_WORDS[SnapshotReason(record.last_change_reason)]
         return format_html(
             "{} {}<br><small>{}</small>",
             change_html(record.last_change),

@@ -58,7 +58,7 @@ def test_dashboard_lists_each_day_with_status_change_and_snapshots(client, viewe
     assert "+10.00" in row  # change since the first snapshot (15.00)
     assert _cells(page)[0][4] == "3"  # snapshots
     assert "+3.00" in row
-    assert "Changed after the day was final" in row
+    assert "Restated: events arrived after final" in row
     assert "4 (2 late)" in row  # a too-late event is late too
 
 

@@ -88,3 +88,30 @@ def test_a_client_sent_arrival_time_is_shown_as_sent_next_to_the_receive_time(
     html = _text(client.get(f"/days/default/{DAY.isoformat()}/snapshots/2/").content.decode())
 
     assert "sent with arrival time 21 Nov 00:05 UTC ; received 21 Nov 02:30 UTC" in html
+
+
+def test_the_dashboard_has_a_glossary_and_badges_carry_tooltips(client, viewer, history, at):
+    at(FINAL_AT + dt.timedelta(hours=3))
+    client.force_login(viewer)
+
+    html = client.get("/").content.decode()
+
+    glossary = _text(html.split('id="glossary-heading"', 1)[1].split("</section>", 1)[0])
+    for word in ["Live", "Provisional", "Final", "Restated", "Late", "After final"]:
+        assert f" {word} " in f" {glossary} "
+    assert 'class="badge badge-restated" title="Changed after it was final' in html
+
+
+def test_one_word_per_idea_across_the_pages(client, viewer, history, at):
+    at(FINAL_AT + dt.timedelta(hours=3))
+    client.force_login(viewer)
+
+    pages = [
+        client.get(url).content.decode()
+        for url in ["/", DAY_URL, f"/days/default/{DAY.isoformat()}/snapshots/3/"]
+    ]
+
+    for html in pages:
+        text = _text(html)
+        for other_word in ["too-late", "too late", "Restatement", "Changed after the day was"]:
+            assert other_word not in text

@@ -80,7 +80,7 @@ EXPLANATIONS = [
     ),
     (
         SnapshotReason.RESTATEMENT, "3", 1, 1, 1,
-        "Changed by +3.00 after the day was final, because 1 too-late event arrived.",
+        "Changed by +3.00 after the day was final, because 1 after-final event arrived.",
     ),
     (
         SnapshotReason.FINAL, "0", 0, 0, 0,
