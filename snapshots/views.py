@@ -35,7 +35,12 @@ from snapshots.selectors.explanations import (
     change_group_sums,
     day_waiting_events,
 )
-from snapshots.selectors.history import day_snapshots, snapshot_as_of, snapshot_get
+from snapshots.selectors.history import (
+    day_after_end,
+    day_snapshots,
+    snapshot_as_of,
+    snapshot_get,
+)
 from snapshots.selectors.schedule import snapshot_next_run
 from snapshots.tables import ChangeEventTable, SnapshotTable, snapshot_url
 
@@ -136,6 +141,7 @@ class DayView(ReaderRequiredMixin, TemplateView):
             "day_total": day_total,
             "badge": day_badge(day_total, now),
             "status_sentence": waiting or day_status_sentence(day_total, now),
+            "after_end": day_after_end(day_total=day_total),
             "waiting_events": day_waiting_events(day_total=day_total) if waiting else [],
             "unpublished_sentence": unpublished_sentence(day_total, published_events),
             "completeness_sentence": completeness_sentence(

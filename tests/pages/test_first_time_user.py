@@ -115,3 +115,12 @@ def test_one_word_per_idea_across_the_pages(client, viewer, history, at):
         text = _text(html)
         for other_word in ["too-late", "too late", "Restatement", "Changed after the day was"]:
             assert other_word not in text
+
+
+def test_the_day_page_says_what_changed_after_the_day_ended(client, viewer, history, at):
+    at(FINAL_AT + dt.timedelta(hours=3))
+    client.force_login(viewer)
+
+    headline = _headline(client.get(DAY_URL).content.decode())
+
+    assert "At day end 15.00 → now 25.00 (+7.00 late, +3.00 after final)" in headline
