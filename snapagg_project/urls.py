@@ -10,7 +10,13 @@ from events.views import BatchView, CsvUploadView, EventPostView, IngestResultVi
 from snapshots.apis import DayDetailApi, DayListApi, SnapshotEventsApi
 from snapshots.views import DayView, SnapshotChangesView
 from web.apis import HealthApi, SnapshotRunApi
-from web.views import DashboardView, OperationsView, RequeueStuckBatchesView, SnapshotRunNowView
+from web.views import (
+    DashboardView,
+    OperationsView,
+    RequeueStuckBatchesView,
+    SnapshotIntervalView,
+    SnapshotRunNowView,
+)
 
 api_urlpatterns = [
     path("api/events/", EventIngestApi.as_view(), name="api-events"),
@@ -57,6 +63,9 @@ page_urlpatterns = [
     path("events/batches/<int:batch_id>/", BatchView.as_view(), name="batch-detail"),
     path("operations/", OperationsView.as_view(), name="operations"),
     path("operations/snapshot-run/", SnapshotRunNowView.as_view(), name="operations-snapshot-run"),
+    path(
+        "operations/snapshot-interval/", SnapshotIntervalView.as_view(), name="operations-interval"
+    ),
     path("operations/requeue/", RequeueStuckBatchesView.as_view(), name="operations-requeue"),
     path(
         "accounts/login/",

@@ -36,11 +36,15 @@ from snapshots.models import RunTrigger
 from snapshots.selectors.history import (
     day_totals_with_history,
     periodic_tasks_list,
-    snapshot_runs_recent,
+    snapshot_runs_changing,
+    snapshot_runs_idle_count,
 )
+from snapshots.selectors.schedule import snapshot_interval, snapshot_next_run, snapshot_schedule_get
 from snapshots.services.run import SnapshotRunBusy, snapshot_run_execute
 from snapshots.tables import PeriodicTaskTable, SnapshotRunTable
+from web.forms import SnapshotIntervalForm
 from web.selectors import workers_status
+from web.services import snapshot_interval_set
 from web.tables import DayTotalTable
 
 DAYS_PER_PAGE = 30
@@ -109,6 +113,15 @@ PING_TIMEOUT_SECONDS = 1.0
 LATENESS_DAYS = 30
 
 
+IDLE_RUNS_WINDOW = dt.timedelta(days=1)
+
+
+def _interval_form() -> SnapshotIntervalForm:
+    task = snapshot_schedule_get()
+    minutes = round(snapshot_interval(task).total_seconds() / 60) if task else None
+    return SnapshotIntervalForm(initial={"minutes": minutes})
+
+
 class OperationsView(StaffRequiredMixin, TemplateView):
     template_name = "events/operations.html"
 
@@ -126,12 +139,29 @@ class OperationsView(StaffRequiredMixin, TemplateView):
             "backlog": backlog,
             "oldest_age": oldest_age,
             "sweep_after": duration_text(dt.timedelta(seconds=settings.SWEEP_AFTER_SECONDS)),
-            "runs": SnapshotRunTable(list(snapshot_runs_recent(limit=20))),
+            "runs": SnapshotRunTable(list(snapshot_runs_changing(limit=20))),
+            "idle_runs": snapshot_runs_idle_count(since=now - IDLE_RUNS_WINDOW),
+            "interval_form": kwargs.get("interval_form") or _interval_form(),
+            "next_run": snapshot_next_run(now=now),
             "schedules": PeriodicTaskTable(list(periodic_tasks_list())),
             "lateness": metrics_lateness(now=now, days=LATENESS_DAYS),
             "lateness_days": LATENESS_DAYS,
             "reconcile": reconcile_last(),
         }
+
+
+class SnapshotIntervalView(StaffRequiredMixin, View):
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = SnapshotIntervalForm(request.POST)
+        if not form.is_valid():
+            view = OperationsView(request=request, kwargs={})
+            return view.render_to_response(view.get_context_data(interval_form=form))
+        minutes = form.cleaned_data["minutes"]
+        snapshot_interval_set(minutes=minutes)
+        messages.success(request, f"A snapshot is now taken every {plural(minutes, 'minute')}.")
+        return HttpResponseRedirect(reverse("operations"))
 
 
 class SnapshotRunNowView(StaffRequiredMixin, View):

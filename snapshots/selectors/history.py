@@ -180,3 +180,16 @@ def snapshot_table_digest() -> str:
     for row in rows.iterator(chunk_size=5000):
         digest.update(("|".join(_canonical(value) for value in row) + "\n").encode())
     return digest.hexdigest()
+
+
+def snapshot_runs_changing(*, limit: int = 20) -> QuerySet[SnapshotRun]:
+    """The recent runs that did something worth reading: snapshotted a day, were skipped
+    or failed (runs that found nothing to publish are only counted)."""
+    idle = Q(outcome=RunOutcome.OK, days_snapshotted=0)
+    return SnapshotRun.objects.exclude(idle).order_by("-started_at", "-id")[:limit]
+
+
+def snapshot_runs_idle_count(*, since: dt.datetime) -> int:
+    return SnapshotRun.objects.filter(
+        outcome=RunOutcome.OK, days_snapshotted=0, started_at__gte=since
+    ).count()
