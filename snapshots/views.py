@@ -7,7 +7,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.generic import TemplateView
 from django_tables2 import RequestConfig
@@ -25,6 +25,7 @@ from aggregation.selectors import day_total_get, snapshot_contributions
 from common.access import ReaderRequiredMixin
 from common.charts import StepChart, StepInput, step_chart
 from common.formatting import figure, signed_figure
+from common.tables import export_requested, table_csv_response, tables_csv_response
 from events.selectors.lateness import day_completeness
 from snapshots.descriptions import snapshot_explanation
 from snapshots.forms import AsOfForm
@@ -116,6 +117,14 @@ def correction_waiting_sentence(day_total: DayTotal, now: dt.datetime) -> str | 
 class DayView(ReaderRequiredMixin, TemplateView):
     template_name = "snapshots/day.html"
 
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        context = self.get_context_data(**kwargs)
+        if export_requested(request):
+            day_total = context["day_total"]
+            name = f"{day_total.metric.name}-{day_total.day.isoformat()}-snapshots.csv"
+            return table_csv_response(context["table"], filename=name)
+        return self.render_to_response(context)
+
     def _as_of(self, day_total: DayTotal) -> tuple[AsOfForm, dt.datetime | None, Snapshot | None]:
         form = AsOfForm(self.request.GET if "as_of" in self.request.GET else None)
         if not form.is_bound or not form.is_valid():
@@ -165,6 +174,21 @@ class DayView(ReaderRequiredMixin, TemplateView):
 
 class SnapshotChangesView(ReaderRequiredMixin, TemplateView):
     template_name = "snapshots/changes.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        context = self.get_context_data(**kwargs)
+        if export_requested(request):
+            day_total, snapshot = context["day_total"], context["snapshot"]
+            parts = [(group["label"], group["table"]) for group in context["groups"]]
+            return tables_csv_response(
+                [(label, table) for label, table in parts if table is not None],
+                first_header="Group",
+                filename=(
+                    f"{day_total.metric.name}-{day_total.day.isoformat()}-snapshot-"
+                    f"{snapshot.sequence}.csv"
+                ),
+            )
+        return self.render_to_response(context)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         day_total = day_total_from_path(kwargs["metric"], kwargs["day"])

@@ -29,6 +29,7 @@ from aggregation.selectors import (
 from common.access import ReaderRequiredMixin, StaffRequiredMixin
 from common.charts import BarChart, BarInput, bar_chart
 from common.formatting import day_text, duration_text, figure, plural
+from common.tables import export_requested, table_csv_response
 from events.selectors.events import backlog_get
 from events.selectors.lateness import metrics_lateness
 from events.services.sweep import batches_requeue_stale
@@ -82,6 +83,13 @@ class DashboardView(ReaderRequiredMixin, TemplateView):
         form = DayFilterForm(data)
         form.is_valid()  # invalid fields are shown with their errors and left out
         return form, form.cleaned_data
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        context = self.get_context_data(**kwargs)
+        if export_requested(request):
+            name = f"{context['metric'].name}-days.csv"
+            return table_csv_response(context["table"], filename=name)
+        return self.render_to_response(context)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         now = timezone.now()

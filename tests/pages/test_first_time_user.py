@@ -124,3 +124,53 @@ def test_the_day_page_says_what_changed_after_the_day_ended(client, viewer, hist
     headline = _headline(client.get(DAY_URL).content.decode())
 
     assert "At day end 15.00 → now 25.00 (+7.00 late, +3.00 after final)" in headline
+
+
+def _csv_rows(response) -> list[list[str]]:
+    import csv
+    import io
+
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    return list(csv.reader(io.StringIO(response.content.decode())))
+
+
+def test_the_dashboard_table_downloads_as_csv(client, viewer, history, at):
+    at(FINAL_AT + dt.timedelta(hours=3))
+    client.force_login(viewer)
+
+    html = client.get("/").content.decode()
+    rows = _csv_rows(client.get("/", {"export": "csv"}))
+
+    assert "Download these days as CSV" in html
+    assert rows[0][:3] == ["Day", "Value", "Status"]
+    assert rows[1][:4] == [
+        "Fri 20 Nov 2026",
+        "25.00",
+        "Restated",
+        "+10.00 · +7.00 late, +3.00 after final",
+    ]
+    assert len(rows) == 2
+
+
+def test_a_days_snapshot_history_downloads_as_csv(client, viewer, history, at):
+    at(FINAL_AT + dt.timedelta(hours=3))
+    client.force_login(viewer)
+
+    rows = _csv_rows(client.get(DAY_URL, {"export": "csv"}))
+
+    assert rows[0][0] == "#"
+    assert [row[0] for row in rows[1:]] == ["3", "2", "1"]
+    assert rows[1][1:4] == ["22 Nov 02:00 UTC", "25.00", "+3.00"]
+
+
+def test_an_explanation_downloads_as_csv(client, viewer, history, at):
+    at(FINAL_AT + dt.timedelta(hours=3))
+    client.force_login(viewer)
+
+    rows = _csv_rows(client.get(f"/days/default/{DAY.isoformat()}/snapshots/3/", {"export": "csv"}))
+
+    assert rows[0][:2] == ["Group", "Event id"]
+    assert rows[1][0] == "After final"
+    assert rows[1][1] == "d"
+    assert rows[1][-1] == "3.00"
