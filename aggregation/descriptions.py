@@ -65,7 +65,7 @@ def day_status_sentence(day_total: DayTotal, now: dt.datetime) -> str:
     if day_total.metric.too_late_policy == TooLatePolicy.QUARANTINE:
         after = "an event arriving for it now is held for an operator to review."
     else:
-        after = "an event arriving for it now would still be counted, as a restatement."
+        after = "an event arriving for it now would still be counted, and the day shown as restated."
     return f"Final since {final_at}: this value is settled; {after}"
 
 
