@@ -33,7 +33,7 @@ BADGES = {
     ),
     "final": StatusBadge("final", "Final", "●", "Settled: the allowed lateness has passed."),
     "restated": StatusBadge(
-        "restated", "Restated", "◆", "Changed after it was final (events arrived too late)."
+        "restated", "Restated", "◆", "Changed after it was final: events arrived after final."
     ),
 }
 
@@ -60,12 +60,14 @@ def day_status_sentence(day_total: DayTotal, now: dt.datetime) -> str:
     if badge.key == "restated":
         return (
             f"Restated: this day changed after it became final at {final_at}, because "
-            f"{plural(day_total.too_late_event_count, 'event')} arrived too late."
+            f"{plural(day_total.too_late_event_count, 'event')} arrived after final."
         )
     if day_total.metric.too_late_policy == TooLatePolicy.QUARANTINE:
         after = "an event arriving for it now is held for an operator to review."
     else:
-        after = "an event arriving for it now would still be counted, as a restatement."
+        after = (
+            "an event arriving for it now would still be counted, and the day shown as restated."
+        )
     return f"Final since {final_at}: this value is settled; {after}"
 
 

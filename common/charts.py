@@ -32,6 +32,25 @@ class ValueScale:
             high = low + 1
         return cls(low=low, high=high)
 
+    @classmethod
+    def fitting(cls, values: list[Decimal]) -> ValueScale:
+        """For a line: start at 0 unless the values sit far above it, so that a small
+        restatement of a large value stays visible (the axis labels say where it starts)."""
+        low, high = min(values), max(values)
+        spread = high - low
+        if low <= 0 or not spread or spread * 3 >= high:
+            return cls.spanning(values)
+        return cls(low=max(low - spread / 4, Decimal(0)), high=high + spread / 4)
+
+    @property
+    def ticks(self) -> list[Decimal]:
+        """Three labelled values, top to bottom: high, middle, low."""
+        return [self.high, (self.high + self.low) / 2, self.low]
+
+    @property
+    def starts_at_zero(self) -> bool:
+        return self.low == 0
+
     def y(self, value: Decimal) -> float:
         share = float((value - self.low) / (self.high - self.low))
         return round(HEIGHT - PAD - share * (HEIGHT - 2 * PAD), 2)
@@ -178,7 +197,7 @@ def step_chart(
     times = _time_scale(
         steps, [instant for instant, _, _ in lines if instant <= steps[-1].taken_at]
     )
-    scale = ValueScale.spanning([step.value for step in steps])
+    scale = ValueScale.fitting([step.value for step in steps])
     commands = [f"M {times.x(steps[0].taken_at)} {scale.y(steps[0].value)}"]
     for step in steps[1:]:
         commands.append(f"H {times.x(step.taken_at)} V {scale.y(step.value)}")
@@ -205,5 +224,5 @@ def step_chart(
         lines=verticals,
         scale=scale,
         times=times,
-        zero_y=scale.y(Decimal(0)),
+        zero_y=scale.y(max(Decimal(0), scale.low)),
     )

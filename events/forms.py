@@ -92,13 +92,32 @@ def _header_problem(header: list[str] | None) -> str | None:
     return None
 
 
+DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs"}
+
+
+def csv_delimiter(text: str) -> str:
+    """The delimiter of the file, judged from its first line (spreadsheets in many locales
+    save semicolons); a comma when the sniffer cannot tell."""
+    first_line = text.split("\n", 1)[0]
+    try:
+        return csv.Sniffer().sniff(first_line, delimiters="".join(DELIMITERS)).delimiter
+    except csv.Error:
+        return ","
+
+
 def parse_events_csv(text: str, *, max_events: int) -> ParsedCsv:
     """Read a CSV with a header of API field names into raw events (empty cells left out,
-    so they take the API's defaults). Raises ValueError for a file that cannot be read."""
-    reader = csv.DictReader(io.StringIO(text, newline=""), restkey="\x00extra")
+    so they take the API's defaults). Commas, semicolons or tabs separate the cells.
+    Raises ValueError for a file that cannot be read."""
+    delimiter = csv_delimiter(text)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, restkey="\x00extra")
     problem = _header_problem(reader.fieldnames)
     if problem:
-        raise ValueError(problem)
+        raise ValueError(
+            f"{problem} (Cells read as separated by {DELIMITERS[delimiter]}.)"
+            if reader.fieldnames
+            else problem
+        )
     parsed = ParsedCsv()
     for row in reader:
         if len(parsed.events) + len(parsed.errors) >= max_events:
@@ -131,8 +150,11 @@ class CsvUploadForm(forms.Form):
         label="CSV file",
         help_text=(
             f"First line: the column names {', '.join(REQUIRED_COLUMNS)} (required) and any of "
-            f"{', '.join(OPTIONAL_COLUMNS)}. Times in ISO 8601 with an offset, e.g. "
-            "2026-11-20T14:30:00Z. Up to 10,000 events."
+            f"{', '.join(OPTIONAL_COLUMNS)}, separated by commas, semicolons or tabs. Times "
+            "in ISO 8601 with an offset, e.g. 2026-11-20T14:30:00Z. arrival_time is optional: "
+            "when your system received the event, if earlier than this upload (it decides "
+            "whether the event was late); leave it out and the upload time is used. "
+            "Up to 10,000 events."
         ),
     )
 

@@ -9,14 +9,20 @@ from alerts.apis import AlertListApi
 from alerts.views import AlertListView
 from archive.apis import ArchiveRunApi, EventDetailApi
 from events.apis import EventIngestApi, MetricLatenessApi
-from events.views import BatchView, CsvUploadView, EventPostView
+from events.views import BatchView, CsvUploadView, EventPostView, IngestResultView
 from snapshots.apis import DayDetailApi, DayListApi, SnapshotEventsApi
 from snapshots.slice_apis import AggregatesApi, SourceListApi
 from snapshots.views import DayView, SnapshotChangesView
 from web.apis import HealthApi, SnapshotRunApi
 from web.metrics import PrometheusMetricsApi
 from web.slice_views import PeriodsView, SourcesView
-from web.views import DashboardView, OperationsView, RequeueStuckBatchesView, SnapshotRunNowView
+from web.views import (
+    DashboardView,
+    OperationsView,
+    RequeueStuckBatchesView,
+    SnapshotIntervalView,
+    SnapshotRunNowView,
+)
 
 api_urlpatterns = [
     path("api/events/", EventIngestApi.as_view(), name="api-events"),
@@ -67,9 +73,13 @@ page_urlpatterns = [
     path("sources/", SourcesView.as_view(), name="sources"),
     path("events/new/", EventPostView.as_view(), name="event-post"),
     path("events/upload/", CsvUploadView.as_view(), name="event-upload"),
+    path("events/results/<str:key>/", IngestResultView.as_view(), name="event-result"),
     path("events/batches/<int:batch_id>/", BatchView.as_view(), name="batch-detail"),
     path("operations/", OperationsView.as_view(), name="operations"),
     path("operations/snapshot-run/", SnapshotRunNowView.as_view(), name="operations-snapshot-run"),
+    path(
+        "operations/snapshot-interval/", SnapshotIntervalView.as_view(), name="operations-interval"
+    ),
     path("operations/requeue/", RequeueStuckBatchesView.as_view(), name="operations-requeue"),
     path("alerts/", AlertListView.as_view(), name="alerts"),
     path(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import admin
 from django.utils.html import format_html
 
@@ -24,13 +26,17 @@ class AnomalyFilter(admin.SimpleListFilter):
         return queryset
 
 
+def utc_text(instant: dt.datetime | None) -> str:
+    return "—" if instant is None else f"{instant.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
 @admin.register(Snapshot)
 class SnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "day",
         "metric",
         "sequence",
-        "taken_at",
+        "taken_at_utc",
         "value_display",
         "change_display",
         "change_events",
@@ -41,10 +47,15 @@ class SnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "page_link",
     ]
     list_filter = ["metric", "reason", "status", AnomalyFilter]
+    ordering = ["-taken_at", "-id"]  # newest first, as on the pages
     list_select_related = ["metric"]
     date_hierarchy = "day"
     raw_id_fields = ["day_total", "run"]
     search_fields = ["metric__name"]
+
+    @admin.display(description="taken at (UTC)", ordering="taken_at")
+    def taken_at_utc(self, snapshot: Snapshot) -> str:
+        return utc_text(snapshot.taken_at)
 
     @admin.display(description="value", ordering="value")
     def value_display(self, snapshot: Snapshot) -> str:
@@ -67,13 +78,19 @@ class SnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class SnapshotRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
-        "started_at",
+        "started_at_utc",
         "trigger",
         "outcome",
         "days_snapshotted",
         "duration_ms",
     ]
     list_filter = ["outcome", "trigger"]
+    ordering = ["-started_at", "-id"]
+
+    @admin.display(description="started at (UTC)", ordering="started_at")
+    def started_at_utc(self, run: SnapshotRun) -> str:
+        return utc_text(run.started_at)
+
     date_hierarchy = "started_at"
 
 

@@ -6,6 +6,14 @@ from common.formatting import figure, plural, signed_figure
 from snapshots.models import Snapshot, SnapshotReason
 
 CHANGE_ICONS = {1: "▲", -1: "▼", 0: "="}
+# The glossary's words (templates/aggregation/glossary.html): one word per idea.
+REASON_WORDS = {
+    SnapshotReason.FIRST: "First snapshot of the day",
+    SnapshotReason.UPDATE: "New events arrived",
+    SnapshotReason.LATE_DATA: "Late events arrived",
+    SnapshotReason.FINAL: "The day became final",
+    SnapshotReason.RESTATEMENT: "Restated: events arrived after final",
+}
 
 
 def change_direction(snapshot: Snapshot) -> int:
@@ -28,7 +36,7 @@ def snapshot_explanation(snapshot: Snapshot) -> str:
     if snapshot.reason == SnapshotReason.FINAL:
         return "No new events: the value did not change and is now settled."
     if snapshot.reason == SnapshotReason.RESTATEMENT:
-        why = _arrivals(snapshot, "too-late", snapshot.too_late_events)
+        why = _arrivals(snapshot, "after-final", snapshot.too_late_events)
         moved = f"after the day was final, because {why}"
     elif snapshot.reason == SnapshotReason.LATE_DATA:
         moved = f"because {_arrivals(snapshot, 'late', snapshot.late_events)}"

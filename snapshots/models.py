@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from aggregation.calendar import DayStatus
 from aggregation.models import TOTAL_DIGITS, VALUE_PLACES, DayTotal, Metric
+from common.formatting import figure
 
 
 class ImmutableSnapshotError(Exception):
@@ -119,7 +120,12 @@ class Snapshot(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.metric_id}:{self.day} #{self.sequence}"
+        # Readable in the admin's titles and breadcrumbs: "orders on 2026-11-02, snapshot #1
+        # (1,753.18)" rather than ids and six decimal places.
+        return (
+            f"{self.metric.name} on {self.day.isoformat()}, snapshot #{self.sequence} "
+            f"({figure(self.value)})"
+        )
 
     def save(self, *args: object, **kwargs: object) -> None:
         if not self._state.adding:

@@ -15,7 +15,7 @@ from aggregation.templatetags.snapagg import change_html, time_html
 from common.formatting import duration_text, figure
 from common.tables import NUMBER, TEXT, PageTable
 from events.models import Event
-from snapshots.descriptions import snapshot_explanation
+from snapshots.descriptions import REASON_WORDS, snapshot_explanation
 from snapshots.models import Snapshot, SnapshotRun
 
 
@@ -79,7 +79,7 @@ class SnapshotTable(PageTable):
     def render_reason(self, record: Snapshot) -> SafeString:
         return format_html(
             "<strong>{}</strong> {}<br><small>{}</small>",
-            record.get_reason_display(),
+            REASON_WORDS[record.reason],
             anomaly_badge_html(record.anomaly),
             snapshot_explanation(record),
         )
@@ -113,7 +113,16 @@ class ChangeEventTable(PageTable):
         return time_html(record.event_time)
 
     def render_arrival_time(self, record: Event) -> SafeString:
-        return time_html(record.arrival_time)
+        # A client may send its own arrival_time (when its system received the event);
+        # show it as what was sent, next to when snapagg received it.
+        received_at = record.batch.received_at
+        if record.arrival_time == received_at:
+            return time_html(record.arrival_time)
+        return format_html(
+            "sent with arrival time {}; received {}",
+            time_html(record.arrival_time),
+            time_html(received_at),
+        )
 
     def render_arrived_after(self, value: dt.timedelta) -> str:
         return duration_text(value)

@@ -8,11 +8,12 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.generic import TemplateView
 from django_tables2 import RequestConfig
 
+from aggregation.calendar import DayStatus
 from aggregation.descriptions import (
     completeness_sentence,
     day_badge,
@@ -25,17 +26,25 @@ from aggregation.selectors import day_total_get, snapshot_contributions
 from common.access import ReaderRequiredMixin
 from common.charts import StepChart, StepInput, step_chart
 from common.formatting import figure, signed_figure
+from common.tables import export_requested, table_csv_response, tables_csv_response
 from events.selectors.lateness import day_completeness
 from snapshots.descriptions import snapshot_explanation
 from snapshots.forms import AsOfForm
 from snapshots.models import Snapshot, SnapshotReason
-from snapshots.selectors.explanations import ChangeGroup, change_group_events, change_group_sums
+from snapshots.selectors.explanations import (
+    ChangeGroup,
+    change_group_events,
+    change_group_sums,
+    day_waiting_events,
+)
 from snapshots.selectors.history import (
+    day_after_end,
     day_snapshots,
     snapshot_as_of,
     snapshot_get,
     snapshot_source_split,
 )
+from snapshots.selectors.schedule import snapshot_next_run
 from snapshots.tables import ChangeEventTable, SnapshotTable, snapshot_url
 
 SNAPSHOTS_PER_PAGE = 25
@@ -50,7 +59,7 @@ MARKERS = {
 GROUP_WORDS = {
     ChangeGroup.ON_TIME: ("On time", "Arrived before the day ended, or before it was published."),
     ChangeGroup.LATE: ("Late", "Arrived after the day ended and after it was published."),
-    ChangeGroup.RESTATEMENT: ("Restatement", "Arrived after the day was final."),
+    ChangeGroup.RESTATEMENT: ("After final", "Arrived after the day was final: restated it."),
 }
 
 
@@ -115,8 +124,28 @@ def source_split(snapshot: Snapshot | None) -> list[dict[str, Any]]:
     return rows
 
 
+def correction_waiting_sentence(day_total: DayTotal, now: dt.datetime) -> str | None:
+    """A final day whose value holds changes no snapshot has published yet says so, with
+    when the next scheduled snapshot run is due, instead of calling itself settled."""
+    if day_total.status_at(now) != DayStatus.FINAL or day_total.snapshot_count == 0:
+        return None
+    if day_total.snapshot_revision == day_total.revision and not day_total.unsnapshotted_change:
+        return None
+    next_run = snapshot_next_run(now=now)
+    when = f"at {local_time(next_run, year=now.year)}" if next_run else "soon"
+    return f"Final: a correction is waiting for the next snapshot {when}."
+
+
 class DayView(ReaderRequiredMixin, TemplateView):
     template_name = "snapshots/day.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        context = self.get_context_data(**kwargs)
+        if export_requested(request):
+            day_total = context["day_total"]
+            name = f"{day_total.metric.name}-{day_total.day.isoformat()}-snapshots.csv"
+            return table_csv_response(context["table"], filename=name)
+        return self.render_to_response(context)
 
     def _as_of(self, day_total: DayTotal) -> tuple[AsOfForm, dt.datetime | None, Snapshot | None]:
         form = AsOfForm(self.request.GET if "as_of" in self.request.GET else None)
@@ -138,13 +167,16 @@ class DayView(ReaderRequiredMixin, TemplateView):
         RequestConfig(self.request, paginate={"per_page": SNAPSHOTS_PER_PAGE}).configure(table)
         published_events = snapshots[-1].event_count if snapshots else 0
         shown = as_of_snapshot if as_of else (snapshots[-1] if snapshots else None)
+        waiting = correction_waiting_sentence(day_total, now)
         return {
             "shown_snapshot": shown,
             "source_split": source_split(shown),
             **super().get_context_data(**kwargs),
             "day_total": day_total,
             "badge": day_badge(day_total, now),
-            "status_sentence": day_status_sentence(day_total, now),
+            "status_sentence": waiting or day_status_sentence(day_total, now),
+            "after_end": day_after_end(day_total=day_total),
+            "waiting_events": day_waiting_events(day_total=day_total) if waiting else [],
             "unpublished_sentence": unpublished_sentence(day_total, published_events),
             "completeness_sentence": completeness_sentence(
                 day_completeness(day_total=day_total, now=now)
@@ -168,6 +200,21 @@ class DayView(ReaderRequiredMixin, TemplateView):
 
 class SnapshotChangesView(ReaderRequiredMixin, TemplateView):
     template_name = "snapshots/changes.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        context = self.get_context_data(**kwargs)
+        if export_requested(request):
+            day_total, snapshot = context["day_total"], context["snapshot"]
+            parts = [(group["label"], group["table"]) for group in context["groups"]]
+            return tables_csv_response(
+                [(label, table) for label, table in parts if table is not None],
+                first_header="Group",
+                filename=(
+                    f"{day_total.metric.name}-{day_total.day.isoformat()}-snapshot-"
+                    f"{snapshot.sequence}.csv"
+                ),
+            )
+        return self.render_to_response(context)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         day_total = day_total_from_path(kwargs["metric"], kwargs["day"])

@@ -90,3 +90,20 @@ def test_the_quarantine_accept_action_counts_held_events(client, operator, pipel
     held.refresh_from_db()
     assert (held.status, held.decided_by) == (QuarantineStatus.ACCEPTED, operator)
     assert pipeline.total(T0.date(), "held").value == 6
+
+
+def test_the_snapshot_admin_lists_newest_first_in_utc_with_readable_titles(
+    client, operator, pipeline
+):
+    pipeline.post([event("a", T0, "33.99")], at=T0)
+    pipeline.snapshot(at=T0)
+    pipeline.post([event("b", T0, "1")], at=T0 + dt.timedelta(minutes=5))
+    pipeline.snapshot(at=T0 + dt.timedelta(minutes=5))
+    client.force_login(operator)
+
+    html = client.get(reverse("admin:snapshots_snapshot_changelist")).content.decode()
+    first = Snapshot.objects.select_related("metric").get(sequence=1)
+
+    assert html.index("2026-11-20 12:05:00 UTC") < html.index("2026-11-20 12:00:00 UTC")
+    assert str(first) == "default on 2026-11-20, snapshot #1 (33.99)"
+    assert "33.990000" not in html

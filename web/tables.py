@@ -16,6 +16,7 @@ from aggregation.templatetags.snapagg import badge_html, change_html, time_html
 from common.formatting import day_text, figure, signed_figure
 from common.tables import NUMBER, TEXT, PageTable
 from events.selectors.lateness import arrival_profile, completeness_from_profile
+from snapshots.descriptions import REASON_WORDS
 from snapshots.models import SnapshotReason
 from snapshots.tables import anomaly_badge_html
 
@@ -28,7 +29,7 @@ class DayTotalTable(PageTable):
     day = tables.Column(verbose_name="Day", attrs=TEXT)
     value = tables.Column(verbose_name="Value", attrs=NUMBER)
     status = tables.Column(verbose_name="Status", empty_values=(), orderable=False, accessor="pk")
-    change_since_first = tables.Column(verbose_name="Change since first snapshot", attrs=NUMBER)
+    after_end_change = tables.Column(verbose_name="Changed after the day ended", attrs=NUMBER)
     snapshot_count = tables.Column(verbose_name="Snapshots", attrs=NUMBER)
     last_change_at = tables.Column(verbose_name="Last change", attrs=TEXT)
     event_count = tables.Column(verbose_name="Events", attrs=NUMBER)
@@ -73,11 +74,18 @@ class DayTotalTable(PageTable):
     def render_status(self, record: DayTotal) -> SafeString:
         return badge_html(day_badge(record, self.now))
 
-    def render_change_since_first(self, record: DayTotal) -> SafeString:
-        return change_html(record.change_since_first)
+    def render_after_end_change(self, record: DayTotal) -> SafeString:
+        if not record.late_change and not record.after_final_change:
+            return format_html('<span title="{}">—</span>', "Nothing arrived after the day ended.")
+        parts = [f"{signed_figure(record.late_change)} late"]
+        if record.after_final_change:
+            parts.append(f"{signed_figure(record.after_final_change)} after final")
+        return format_html(
+            "{}<br><small>{}</small>", change_html(record.after_end_change), ", ".join(parts)
+        )
 
     def render_last_change_at(self, record: DayTotal) -> SafeString:
-        reason = SnapshotReason(record.last_change_reason).label
+        reason = REASON_WORDS[SnapshotReason(record.last_change_reason)]
         return format_html(
             "{} {}<br><small>{}</small> {}",
             change_html(record.last_change),

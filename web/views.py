@@ -30,6 +30,7 @@ from archive.selectors import run_recent as archive_run_recent
 from common.access import ReaderRequiredMixin, StaffRequiredMixin
 from common.charts import BarChart, BarInput, bar_chart
 from common.formatting import day_text, duration_text, figure, plural
+from common.tables import export_requested, table_csv_response
 from events.selectors.events import backlog_get
 from events.selectors.lateness import metrics_lateness
 from events.services.sweep import batches_requeue_stale
@@ -37,11 +38,15 @@ from snapshots.models import RunTrigger
 from snapshots.selectors.history import (
     day_totals_with_history,
     periodic_tasks_list,
-    snapshot_runs_recent,
+    snapshot_runs_changing,
+    snapshot_runs_idle_count,
 )
+from snapshots.selectors.schedule import snapshot_interval, snapshot_next_run, snapshot_schedule_get
 from snapshots.services.run import SnapshotRunBusy, snapshot_run_execute
 from snapshots.tables import PeriodicTaskTable, SnapshotRunTable
+from web.forms import SnapshotIntervalForm
 from web.selectors import workers_status
+from web.services import snapshot_interval_set
 from web.tables import DayTotalTable
 
 DAYS_PER_PAGE = 30
@@ -80,6 +85,13 @@ class DashboardView(ReaderRequiredMixin, TemplateView):
         form.is_valid()  # invalid fields are shown with their errors and left out
         return form, form.cleaned_data
 
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        context = self.get_context_data(**kwargs)
+        if export_requested(request):
+            name = f"{context['metric'].name}-days.csv"
+            return table_csv_response(context["table"], filename=name)
+        return self.render_to_response(context)
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         now = timezone.now()
         form, filters = self._filters()
@@ -110,6 +122,15 @@ PING_TIMEOUT_SECONDS = 1.0
 LATENESS_DAYS = 30
 
 
+IDLE_RUNS_WINDOW = dt.timedelta(days=1)
+
+
+def _interval_form() -> SnapshotIntervalForm:
+    task = snapshot_schedule_get()
+    minutes = round(snapshot_interval(task).total_seconds() / 60) if task else None
+    return SnapshotIntervalForm(initial={"minutes": minutes})
+
+
 class OperationsView(StaffRequiredMixin, TemplateView):
     template_name = "events/operations.html"
 
@@ -127,13 +148,30 @@ class OperationsView(StaffRequiredMixin, TemplateView):
             "backlog": backlog,
             "oldest_age": oldest_age,
             "sweep_after": duration_text(dt.timedelta(seconds=settings.SWEEP_AFTER_SECONDS)),
-            "runs": SnapshotRunTable(list(snapshot_runs_recent(limit=20))),
+            "runs": SnapshotRunTable(list(snapshot_runs_changing(limit=20))),
+            "idle_runs": snapshot_runs_idle_count(since=now - IDLE_RUNS_WINDOW),
+            "interval_form": kwargs.get("interval_form") or _interval_form(),
+            "next_run": snapshot_next_run(now=now),
             "schedules": PeriodicTaskTable(list(periodic_tasks_list())),
             "lateness": metrics_lateness(now=now, days=LATENESS_DAYS),
             "lateness_days": LATENESS_DAYS,
             "reconcile": reconcile_last(),
             "archive_runs": archive_run_recent(limit=5),
         }
+
+
+class SnapshotIntervalView(StaffRequiredMixin, View):
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = SnapshotIntervalForm(request.POST)
+        if not form.is_valid():
+            view = OperationsView(request=request, kwargs={})
+            return view.render_to_response(view.get_context_data(interval_form=form))
+        minutes = form.cleaned_data["minutes"]
+        snapshot_interval_set(minutes=minutes)
+        messages.success(request, f"A snapshot is now taken every {plural(minutes, 'minute')}.")
+        return HttpResponseRedirect(reverse("operations"))
 
 
 class SnapshotRunNowView(StaffRequiredMixin, View):

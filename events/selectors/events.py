@@ -11,7 +11,7 @@ from django.db.models import Count, Min, QuerySet, Sum
 
 from aggregation.models import Contribution
 from common.db import text_storable
-from events.models import BatchStatus, Event, IngestBatch, QuarantineStatus
+from events.models import BatchStatus, Conflict, Event, IngestBatch, QuarantineStatus
 
 logger = logging.getLogger(__name__)
 
@@ -126,3 +126,20 @@ def counted_event_sums(day_total_ids: QuerySet) -> dict[int, EventSums]:
     return {
         row["day_total_id"]: EventSums(row["total"] or Decimal(0), row["count"]) for row in rows
     }
+
+
+def batch_days_published(*, batch_id: int) -> dict[tuple[str, dt.date], int | None]:
+    """For each (metric, day) the batch added to, the sequence of the snapshot that
+    published that change, or None while no snapshot has yet (one query)."""
+    rows = Contribution.objects.filter(batch_id=batch_id).values_list(
+        "day_total__metric__name", "day_total__day", "snapshot_sequence"
+    )
+    return {(metric, day): sequence for metric, day, sequence in rows}
+
+
+def batch_stored_and_conflicting_ids(*, batch_id: int) -> tuple[set[str], set[str]]:
+    """The event ids a batch stored and those it recorded as conflicts (two queries):
+    what an upload needs to name its duplicates and conflicts by id."""
+    stored = set(Event.objects.filter(batch_id=batch_id).values_list("event_id", flat=True))
+    conflicting = set(Conflict.objects.filter(batch_id=batch_id).values_list("event_id", flat=True))
+    return stored, conflicting

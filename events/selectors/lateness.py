@@ -136,20 +136,22 @@ def _recommendation(
         return None, None
     configured = metric.allowed_lateness
     suggested = _round_up(overall.captures_99)
+    # One rounding: the same rounded figure is both what "would have captured 99%" and
+    # what to type in, and the advice is one sentence.
     if overall.captures_99 > configured:
         share = overall.too_late_share or 0
         return suggested, (
             f"{share:.1%} of {metric.name} events arrived after the allowed lateness of "
-            f"{duration_text(configured)}, so they changed days that were already final. "
-            f"An allowed lateness of {duration_text(suggested)} would have captured 99% of "
-            f"them; consider raising it."
+            f"{duration_text(configured)} and changed days that were already final; an "
+            f"allowed lateness of {duration_text(suggested)} would have captured 99% of them, "
+            f"so consider raising it to {duration_text(suggested)}."
         )
     if overall.captures_99 * 2 < configured and configured - overall.captures_99 >= HOUR:
         return suggested, (
-            f"99% of {metric.name} events arrived within {duration_text(suggested)} of their "
-            f"day's end, but days wait {duration_text(configured)} before turning final. "
-            f"Lowering the allowed lateness to {duration_text(suggested)} would make days "
-            f"final sooner."
+            f"An allowed lateness of {duration_text(suggested)} would have captured 99% of "
+            f"{metric.name} events, but days wait {duration_text(configured)} before turning "
+            f"final: lowering the allowed lateness to {duration_text(suggested)} would make "
+            f"days final sooner."
         )
     return suggested, None
 

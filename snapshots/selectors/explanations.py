@@ -226,3 +226,10 @@ def change_group_events(
     if not archived and not day_is_archived(day_total_id=day_total.pk):
         return stored
     return sorted([*stored, *archived], key=lambda e: (e.arrival_time, e.pk))
+
+
+def day_waiting_events(*, day_total: DayTotal, limit: int = 20) -> list[Event]:
+    """Events counted in the day's value that no snapshot has published yet (two queries):
+    the contributions not stamped by a snapshot, and their events."""
+    waiting = list(Contribution.objects.filter(day_total=day_total, snapshot_sequence__isnull=True))
+    return list(contribution_events(waiting)[:limit])

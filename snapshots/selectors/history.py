@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import (
@@ -12,13 +13,17 @@ from django.db.models import (
     F,
     JSONField,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
+    Sum,
 )
+from django.db.models.functions import Coalesce
 from django_celery_beat.models import PeriodicTask
 
 from aggregation.models import TOTAL_DIGITS, VALUE_PLACES, DayTotal, Metric
 from aggregation.selectors import day_total_list
+from events.models import Event
 from snapshots.models import (
     LATE_CORRECTION_REASONS,
     RunOutcome,
@@ -80,6 +85,46 @@ def snapshot_runs_recent(*, limit: int = 20) -> QuerySet[SnapshotRun]:
     return SnapshotRun.objects.order_by("-started_at", "-id")[:limit]
 
 
+def _arrived_after_end_sums() -> tuple[QuerySet, QuerySet]:
+    """Correlated sums of the counted events of the outer day that arrived after it ended:
+    while it was provisional (late), and once it was final (after final)."""
+    events = Event.objects.counted().filter(
+        day_total_id=OuterRef("pk"), arrival_time__gte=OuterRef("day_end")
+    )
+
+    def total(queryset: QuerySet) -> QuerySet:
+        return queryset.values("day_total_id").annotate(total=Sum("value")).values("total")[:1]
+
+    return (
+        total(events.filter(arrival_time__lt=OuterRef("final_instant"))),
+        total(events.filter(arrival_time__gte=OuterRef("final_instant"))),
+    )
+
+
+@dataclass(frozen=True)
+class AfterDayEnd:
+    """What changed after the day ended: `at_day_end` + `late` + `after_final` = the value."""
+
+    at_day_end: Decimal
+    late: Decimal
+    after_final: Decimal
+
+
+def day_after_end(*, day_total: DayTotal) -> AfterDayEnd:
+    """The day's value split by when its events arrived (one query)."""
+    events = Event.objects.counted().filter(
+        day_total_id=day_total.pk, arrival_time__gte=day_total.day_end
+    )
+    figures = events.aggregate(
+        late=Sum("value", filter=Q(arrival_time__lt=day_total.final_at)),
+        after_final=Sum("value", filter=Q(arrival_time__gte=day_total.final_at)),
+    )
+    late, after_final = figures["late"] or Decimal(0), figures["after_final"] or Decimal(0)
+    return AfterDayEnd(
+        at_day_end=day_total.value - late - after_final, late=late, after_final=after_final
+    )
+
+
 def day_totals_with_history(
     *, metric: Metric | None = None, day_from: dt.date | None = None, day_to: dt.date | None = None
 ) -> QuerySet[DayTotal]:
@@ -91,9 +136,16 @@ def day_totals_with_history(
     """
     snapshots = Snapshot.objects.filter(day_total=OuterRef("pk"))
     first = snapshots.filter(sequence=1).values("value")[:1]
+    late, after_final = _arrived_after_end_sums()
     last_move = snapshots.exclude(change=0).order_by("-sequence")
     amount = DecimalField(max_digits=TOTAL_DIGITS, decimal_places=VALUE_PLACES)
-    return day_total_list(metric=metric, day_from=day_from, day_to=day_to).annotate(
+    days = day_total_list(metric=metric, day_from=day_from, day_to=day_to).with_final_at()
+    return days.annotate(
+        late_change=Coalesce(Subquery(late, output_field=amount), Decimal(0)),
+        after_final_change=Coalesce(Subquery(after_final, output_field=amount), Decimal(0)),
+        after_end_change=ExpressionWrapper(
+            F("late_change") + F("after_final_change"), output_field=amount
+        ),
         first_value=Subquery(first, output_field=amount),
         change_since_first=ExpressionWrapper(F("value") - F("first_value"), output_field=amount),
         last_change=Subquery(last_move.values("change")[:1], output_field=amount),
@@ -159,3 +211,16 @@ def late_corrections_recent(*, metric_id: int, limit: int) -> list[tuple[Decimal
         .order_by("-id")
         .values_list("change", "value")[:limit]
     )
+
+
+def snapshot_runs_changing(*, limit: int = 20) -> QuerySet[SnapshotRun]:
+    """The recent runs that did something worth reading: snapshotted a day, were skipped
+    or failed (runs that found nothing to publish are only counted)."""
+    idle = Q(outcome=RunOutcome.OK, days_snapshotted=0)
+    return SnapshotRun.objects.exclude(idle).order_by("-started_at", "-id")[:limit]
+
+
+def snapshot_runs_idle_count(*, since: dt.datetime) -> int:
+    return SnapshotRun.objects.filter(
+        outcome=RunOutcome.OK, days_snapshotted=0, started_at__gte=since
+    ).count()

@@ -5,6 +5,8 @@ and skips elsewhere, like PostgreSQL and Redis."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,11 @@ from tests.factories import UserFactory
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM = Path("/usr/bin/chromium")
+# axe-core from npm, installed once into a cache directory outside the repository (CI can
+# cache it under the same path); its axe.min.js is injected into each page.
+AXE_VERSION = "4.10"
+AXE_CACHE = Path(os.environ.get("AXE_CACHE_DIR", Path.home() / ".cache" / "snapagg-axe"))
+AXE_JS = AXE_CACHE / "node_modules" / "axe-core" / "axe.min.js"
 PASSWORD = "correct horse battery staple"
 
 
@@ -48,3 +55,40 @@ def log_in(page, live_server, username: str, next_path: str = "/") -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
+
+
+@pytest.fixture(scope="session")
+def axe_js() -> Path:
+    if not AXE_JS.exists():
+        npm = shutil.which("npm")
+        _require(npm is not None, "npm, to install axe-core (apt-get install npm)")
+        AXE_CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(AXE_CACHE),
+                "--no-audit",
+                "--no-fund",
+                f"axe-core@{AXE_VERSION}",
+            ],
+            check=True,
+            timeout=300,
+        )
+    return AXE_JS
+
+
+def axe_violations(page, axe_js: Path) -> list[dict]:
+    """Run axe-core over the page as it is now; the violations, each with its nodes."""
+    page.add_script_tag(path=str(axe_js))
+    result = page.evaluate("async () => await axe.run(document)")
+    return [
+        {
+            "id": violation["id"],
+            "impact": violation["impact"],
+            "help": violation["help"],
+            "nodes": [node["target"] for node in violation["nodes"]][:5],
+        }
+        for violation in result["violations"]
+    ]

@@ -68,6 +68,8 @@ def test_lateness_recommends_raising_an_allowed_lateness_that_lets_too_many_in_l
         stats.recommendation
     )
     assert "1 day 6 h would have captured 99%" in stats.recommendation
+    assert "consider raising it to 1 day 6 h." in stats.recommendation
+    assert stats.recommendation.count(". ") == 0  # one sentence
 
 
 def test_lateness_recommends_lowering_an_allowed_lateness_far_longer_than_needed(small_log):
@@ -76,7 +78,11 @@ def test_lateness_recommends_lowering_an_allowed_lateness_far_longer_than_needed
 
     stats = lateness_stats(metric=small_log, day_from=DAY, day_to=DAY)
 
-    assert "Lowering the allowed lateness to 1 day 6 h" in stats.recommendation
+    assert stats.recommendation == (
+        "An allowed lateness of 1 day 6 h would have captured 99% of default events, but days "
+        "wait 5 days before turning final: lowering the allowed lateness to 1 day 6 h would "
+        "make days final sooner."
+    )
 
 
 def test_lateness_says_nothing_when_the_allowed_lateness_fits(small_log):

@@ -1,4 +1,4 @@
-"""The dashboard: days of one metric with status, change since first snapshot, snapshots,
+"""The dashboard: days of one metric with status, what changed after the day ended, snapshots,
 last change; filters, sorting, pagination, the 30-day trend, and a flat query count."""
 
 from __future__ import annotations
@@ -55,10 +55,11 @@ def test_dashboard_lists_each_day_with_status_change_and_snapshots(client, viewe
     assert "Fri 20 Nov 2026" in row
     assert "25.00" in row  # 10 + 5 + 7 + 3
     assert "Restated" in row
-    assert "+10.00" in row  # change since the first snapshot (15.00)
+    # After the day ended: c (+7) while provisional, d (+3) once final.
+    assert "+10.00 +7.00 late, +3.00 after final" in _text(row)
     assert _cells(page)[0][4] == "3"  # snapshots
     assert "+3.00" in row
-    assert "Changed after the day was final" in row
+    assert "Restated: events arrived after final" in row
     assert "4 (2 late)" in row  # a too-late event is late too
 
 

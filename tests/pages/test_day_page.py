@@ -71,7 +71,7 @@ def test_restated_day_says_why(client, viewer, history, at):
     assert "25.00" in headline
     assert "Restated" in headline
     assert (
-        "changed after it became final at 22 Nov 00:00 UTC, because 1 event arrived too late"
+        "changed after it became final at 22 Nov 00:00 UTC, because 1 event arrived after final"
         in (headline)
     )
 
@@ -111,7 +111,7 @@ def test_history_lists_snapshots_newest_first_with_change_reason_and_link(
     assert rows[1][3] == "▲ up +7.00"
     assert rows[1][4] == ("Late events arrived Changed by +7.00 because 1 late event arrived.")
     assert rows[1][5] == "1"  # late events
-    assert rows[0][4].startswith("Changed after the day was final")
+    assert rows[0][4].startswith("Restated: events arrived after final")
     assert rows[2][4] == "First snapshot of the day First snapshot of the day: 15.00 from 2 events."
     assert f'href="{DAY_URL}snapshots/2/"' in html
 

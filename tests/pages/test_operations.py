@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
 from events.models import IngestBatch
 from snapshots.models import RunOutcome, RunTrigger, Snapshot, SnapshotRun
@@ -179,3 +180,48 @@ def test_buttons_only_answer_posts(client, operator):
     assert client.get("/operations/snapshot-run/").status_code == 405
     assert client.get("/operations/requeue/").status_code == 405
     assert not SnapshotRun.objects.exists()
+
+
+def test_runs_that_changed_nothing_are_counted_not_listed(client, operator, ping, at):
+    at(T0 + dt.timedelta(hours=1))
+    for n, days in enumerate([0, 2, 0, 0, 1]):
+        SnapshotRun.objects.create(
+            trigger=RunTrigger.SCHEDULE,
+            started_at=T0 + dt.timedelta(minutes=n),
+            outcome=RunOutcome.OK,
+            duration_ms="1.000",
+            days_snapshotted=days,
+        )
+    client.force_login(operator)
+
+    html = client.get("/operations/").content.decode()
+    section = html.split('id="runs-heading"', 1)[1].split("</section>", 1)[0]
+
+    assert [row[3] for row in _cells(section)] == ["1", "2"]
+    assert "3 runs in the last 24 hours found nothing to publish" in section
+
+
+def test_the_snapshot_interval_is_a_plain_setting(client, operator, ping):
+    client.force_login(operator)
+
+    before = client.get("/operations/").content.decode()
+    response = client.post("/operations/snapshot-interval/", {"minutes": "7"})
+    task = PeriodicTask.objects.select_related("interval").get(task="snapshots.tasks.run_snapshots")
+    after = client.get(response["Location"]).content.decode()
+
+    assert "Take a snapshot every" in before
+    assert 'name="minutes" value="5"' in before  # the migration's 300 seconds
+    assert response.status_code == 302
+    assert (task.interval.every, task.interval.period) == (7, "minutes")
+    assert PeriodicTasks.last_change() is not None
+    assert 'name="minutes" value="7"' in after
+    assert "A snapshot is now taken every 7 minutes." in after
+
+
+def test_a_wrong_snapshot_interval_is_explained(client, operator, ping):
+    client.force_login(operator)
+
+    html = client.post("/operations/snapshot-interval/", {"minutes": "0"}).content.decode()
+
+    assert "Ensure this value is greater than or equal to 1." in html
+    assert PeriodicTask.objects.get(task="snapshots.tasks.run_snapshots").interval.every == 300

@@ -25,7 +25,7 @@ def _csv(text: str, name: str = "events.csv") -> SimpleUploadedFile:
 
 
 def _upload(client, text: str):
-    return client.post("/events/upload/", {"file": _csv(text)})
+    return client.post("/events/upload/", {"file": _csv(text)}, follow=True)
 
 
 def _form(**fields):
@@ -53,7 +53,7 @@ def test_form_offers_a_fresh_event_id_and_the_default_metric(client, operator):
 def test_form_stores_the_event_and_says_what_happened(client, operator):
     client.force_login(operator)
 
-    response = client.post("/events/new/", _form())
+    response = client.post("/events/new/", _form(), follow=True)
     html = response.content.decode()
 
     stored = Event.objects.select_related("batch").get(event_id="order-1")
@@ -70,7 +70,7 @@ def test_form_stores_the_event_and_says_what_happened(client, operator):
 def test_form_shows_the_api_validation_error_on_the_field(client, operator):
     client.force_login(operator)
 
-    html = client.post("/events/new/", _form(value="12.1234567")).content.decode()
+    html = client.post("/events/new/", _form(value="12.1234567"), follow=True).content.decode()
 
     assert "value has more than 6 decimal places." in html
     assert not Event.objects.exists()
@@ -80,7 +80,7 @@ def test_form_refuses_an_event_time_in_the_future(client, operator):
     client.force_login(operator)
     future = (timezone.now() + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
 
-    html = client.post("/events/new/", _form(event_time=future)).content.decode()
+    html = client.post("/events/new/", _form(event_time=future), follow=True).content.decode()
 
     assert "event_time is in the future." in html
     assert not Event.objects.exists()
@@ -88,10 +88,10 @@ def test_form_refuses_an_event_time_in_the_future(client, operator):
 
 def test_form_reports_a_duplicate_and_a_conflict(client, operator):
     client.force_login(operator)
-    client.post("/events/new/", _form())
+    client.post("/events/new/", _form(), follow=True)
 
-    duplicate = _text(client.post("/events/new/", _form()).content.decode())
-    conflict = _text(client.post("/events/new/", _form(value="99")).content.decode())
+    duplicate = _text(client.post("/events/new/", _form(), follow=True).content.decode())
+    conflict = _text(client.post("/events/new/", _form(value="99"), follow=True).content.decode())
 
     assert "Duplicates 1" in duplicate
     assert "Accepted 0" in duplicate
@@ -187,7 +187,7 @@ def test_csv_of_ten_thousand_lines_is_accepted_and_one_more_is_refused(client, o
 
 def test_batch_page_shows_waiting_then_applied(client, operator):
     client.force_login(operator)
-    client.post("/events/new/", _form())
+    client.post("/events/new/", _form(), follow=True)
     batch = IngestBatch.objects.get()
 
     waiting = client.get(f"/events/batches/{batch.pk}/").content.decode()
@@ -197,5 +197,117 @@ def test_batch_page_shows_waiting_then_applied(client, operator):
     assert "Waiting" in waiting
     assert 'http-equiv="refresh"' in waiting
     assert "Applied" in applied
-    assert 'http-equiv="refresh"' not in applied
+    assert "waiting for the next snapshot run" in applied
+    # Still something to happen (the snapshot), so it keeps reloading until then.
+    assert 'http-equiv="refresh"' in applied
     assert 'href="/days/default/2026-11-20/"' in applied
+
+
+def test_posting_redirects_to_a_result_page_that_a_refresh_does_not_resend(client, operator):
+    client.force_login(operator)
+
+    response = client.post("/events/new/", _form())
+    result_url = response["Location"]
+    first = _text(client.get(result_url).content.decode())
+    again = _text(client.get(result_url).content.decode())
+
+    assert response.status_code == 302
+    assert result_url.startswith("/events/results/")
+    assert "Accepted 1" in first
+    assert again == first
+    assert IngestBatch.objects.count() == 1
+
+
+def test_csv_upload_redirects_too(client, operator):
+    client.force_login(operator)
+
+    upload = _csv(HEADER + "r1,2026-11-20T09:00:00Z,5,,\n")
+
+    response = client.post("/events/upload/", {"file": upload})
+
+    assert response.status_code == 302
+    assert "Accepted 1" in _text(client.get(response["Location"]).content.decode())
+
+
+def test_an_unknown_result_key_is_a_404(client, operator):
+    client.force_login(operator)
+
+    assert client.get("/events/results/nope/").status_code == 404
+
+
+def test_csv_upload_names_duplicates_and_conflicts_by_line_and_id(client, operator):
+    client.force_login(operator)
+    _upload(client, HEADER + "d1,2026-11-20T09:00:00Z,5,,\nc1,2026-11-20T09:00:00Z,5,,\n")
+    text = HEADER + (
+        "n1,2026-11-20T09:00:00Z,1,,\n"
+        "d1,2026-11-20T09:00:00Z,5,,\n"
+        "c1,2026-11-20T09:00:00Z,6,,\n"
+        "n1,2026-11-20T09:00:00Z,1,,\n"
+    )
+
+    html = _upload(client, text).content.decode()
+    repeats = _cells(html.split('id="repeats-heading"', 1)[1].split("</table>", 1)[0])
+
+    assert [row[:2] for row in repeats] == [["3", "d1"], ["4", "c1"], ["5", "n1"]]
+    assert repeats[0][2].startswith("Duplicate")
+    assert repeats[1][2].startswith("Conflict")
+    assert repeats[2][2].startswith("Duplicate")
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", ","])
+def test_csv_delimiter_is_detected(client, operator, delimiter):
+    client.force_login(operator)
+    text = (HEADER + "s1,2026-11-20T09:00:00Z,12.5,,web\n").replace(",", delimiter)
+
+    html = _upload(client, text).content.decode()
+
+    assert "Accepted 1" in _text(html)
+    assert Event.objects.get(event_id="s1").source == "web"
+
+
+def test_a_wrong_header_says_which_separator_was_read(client, operator):
+    client.force_login(operator)
+
+    html = unescape(_upload(client, "id;time;amount\nx;y;1\n").content.decode())
+
+    assert "Unknown column 'id'" in html
+    assert "separated by semicolons" in html
+
+
+def test_upload_form_says_what_arrival_time_means(client, operator):
+    client.force_login(operator)
+
+    html = client.get("/events/upload/").content.decode()
+
+    assert "arrival_time is optional: when your system received the event" in html
+    assert "semicolons or tabs" in html
+
+
+def test_batch_page_links_the_snapshot_that_published_it_and_stops_reloading(client, operator):
+    from snapshots.services.run import snapshot_run_execute
+
+    client.force_login(operator)
+    client.post("/events/new/", _form(event_time="2026-11-20T09:00"), follow=True)
+    batch = IngestBatch.objects.get()
+    batch_apply(batch_id=batch.pk, now=T0)
+    snapshot_run_execute(now=T0 + dt.timedelta(minutes=1), trigger="manual")
+
+    html = client.get(f"/events/batches/{batch.pk}/").content.decode()
+
+    assert 'href="/days/default/2026-11-20/snapshots/1/"' in html
+    assert "Published" in html
+    assert 'http-equiv="refresh"' not in html
+    assert "Pause reloading" not in html
+
+
+def test_batch_page_reload_can_be_paused_and_resumed(client, operator):
+    client.force_login(operator)
+    client.post("/events/new/", _form(), follow=True)
+    batch = IngestBatch.objects.get()
+
+    running = client.get(f"/events/batches/{batch.pk}/").content.decode()
+    paused = client.get(f"/events/batches/{batch.pk}/?paused").content.decode()
+
+    assert f'href="/events/batches/{batch.pk}/?paused">Pause reloading' in running
+    assert 'http-equiv="refresh"' not in paused
+    assert f'href="/events/batches/{batch.pk}/">Resume reloading' in paused

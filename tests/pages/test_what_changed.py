@@ -78,7 +78,7 @@ def test_too_late_event_is_listed_as_a_restatement(client, viewer, history):
 
     assert [row[0] for row in restated] == ["d"]
     assert restated[0][4] == "partner"
-    assert "Restatement: 1 event, +3.00" in html
+    assert "After final: 1 event, +3.00" in html
     _assert_every_snapshot_adds_up()
 
 

@@ -80,7 +80,7 @@ EXPLANATIONS = [
     ),
     (
         SnapshotReason.RESTATEMENT, "3", 1, 1, 1,
-        "Changed by +3.00 after the day was final, because 1 too-late event arrived.",
+        "Changed by +3.00 after the day was final, because 1 after-final event arrived.",
     ),
     (
         SnapshotReason.FINAL, "0", 0, 0, 0,
@@ -138,3 +138,29 @@ def test_step_chart_holds_each_value_until_the_next_snapshot():
     assert third.points  # triangles are polygons; circles are drawn as circles
     assert not first.points
     assert 0 < first.left_percent < second.left_percent < 100
+
+
+def test_a_small_restatement_of_a_large_value_is_visible_on_a_fitted_axis():
+    start = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    steps = [
+        StepInput(start, Decimal(4600), "circle-open", "first"),
+        StepInput(start + dt.timedelta(hours=1), Decimal(4690), "diamond", "restated"),
+    ]
+
+    chart = step_chart(steps)
+    first, second = chart.markers
+
+    assert chart.scale.low == Decimal("4577.5")  # not 0: 90 would be 2% of the height
+    assert not chart.scale.starts_at_zero
+    assert first.y - second.y > (HEIGHT - 2 * PAD) / 2
+    assert chart.scale.ticks == [Decimal("4712.5"), Decimal("4645"), Decimal("4577.5")]
+
+
+def test_a_line_from_near_zero_keeps_its_axis_at_zero():
+    start = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    steps = [
+        StepInput(start, Decimal(10), "circle-open", "first"),
+        StepInput(start + dt.timedelta(hours=1), Decimal(4690), "circle", "more"),
+    ]
+
+    assert step_chart(steps).scale.starts_at_zero
