@@ -20,9 +20,13 @@ def periodic_task_ensure(
     every_seconds: int | None = None,
     crontab: dict[str, str] | None = None,
 ) -> None:
-    """Create the PeriodicTask running `task` unless one exists (historical models only)."""
+    """Create the PeriodicTask running `task` unless one runs it, or has its name, already
+    (historical models only)."""
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    if PeriodicTask.objects.filter(task=task).exists():
+    if (
+        PeriodicTask.objects.filter(task=task).exists()
+        or PeriodicTask.objects.filter(name=name).exists()
+    ):
         return
     schedule: dict[str, Any] = {}
     if every_seconds is not None:

@@ -24,7 +24,6 @@ from harness.processes import ManagedProcess, Stack
 from tests.conftest import PROJECT_ROOT, event, test_database_url, wait_for
 
 pytestmark = [
-    pytest.mark.postgres,
     pytest.mark.redis,
     pytest.mark.django_db(transaction=True),
 ]

@@ -52,6 +52,7 @@ def _schedules_restore() -> None:
         "aggregation.migrations.0004_reconcile_schedule",
     ):
         importlib.import_module(module).create_schedule(apps, None)
+    importlib.import_module("snapshots.migrations.0005_reconcile_task_moved").rename(apps, None)
 
 
 def _story_day() -> DayTotal:
