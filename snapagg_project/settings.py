@@ -365,6 +365,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several serializers have a field named "status" with different choices: name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "EventStatusEnum": ["received", "applied", "quarantined", "rejected_too_late"],
+        "DayStatusEnum": ["live", "provisional", "final"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "common.api_schema.add_error_responses",
