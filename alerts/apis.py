@@ -9,12 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aggregation.apis import StandardPagination
+from aggregation.apis import PAGE_PARAMETERS, StandardPagination
 from alerts.models import AlertKind
 from alerts.selectors import alert_list
 from common.api_errors import api_error
 from common.api_schema import error_body, paginated
-from events.validation import EventFieldError, parse_instant
+from common.query_time import query_instant
 
 
 class AlertDeliverySerializer(serializers.Serializer):
@@ -43,8 +43,7 @@ class AlertListApi(APIView):
             OpenApiParameter(
                 "since", OpenApiTypes.DATETIME, description="Raised at or after (with offset)."
             ),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
+            *PAGE_PARAMETERS,
         ],
         responses={
             200: paginated("PaginatedAlertList", AlertSerializer(many=True)),
@@ -62,11 +61,15 @@ class AlertListApi(APIView):
                 field="kind",
             )
         since = None
-        if request.query_params.get("since"):
-            try:
-                since = parse_instant(request.query_params["since"], "since")
-            except EventFieldError as exc:
-                return api_error(400, "invalid_query", exc.detail, field="since")
+        if "since" in request.query_params:  # an empty since has no offset either: 400
+            since = query_instant(request.query_params["since"])
+            if since is None:
+                return api_error(
+                    400,
+                    "invalid_query",
+                    "since must be an ISO 8601 time with an offset (e.g. 2026-11-20T14:30:00Z).",
+                    field="since",
+                )
         paginator = StandardPagination()
         page = paginator.paginate_queryset(alert_list(kind=kind, since=since), request, view=self)
         return paginator.get_paginated_response(AlertSerializer(page, many=True).data)

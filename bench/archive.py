@@ -57,11 +57,11 @@ def _explanation_ms(day_total) -> tuple[float, float, int]:
     from rest_framework.test import APIClient
 
     from archive.selectors import cache_clear
-    from tests.factories import UserFactory
+    from tests.factories import UserFactory, api_key_for
 
     user = UserFactory(username=f"bench-archive-{time.time_ns()}")
     client = APIClient()
-    client.force_authenticate(user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(user)}")
     url = f"/api/days/{day_total.metric.name}/{day_total.day.isoformat()}/snapshots/1/events/"
     cold, warm, listed = [], [], 0
     for _ in range(EXPLAIN_ROUNDS):

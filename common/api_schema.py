@@ -47,7 +47,19 @@ def add_error_responses(
                 if status in {"429", "503"}:
                     answer["headers"] = RETRY_AFTER
                 responses.setdefault(status, answer)
+    _closed_request_bodies(result)
     return result
+
+
+# Request bodies whose API refuses a field it does not know (naming it in the 400).
+CLOSED_REQUEST_SCHEMAS = ("PatchedMetricPatchRequest",)
+
+
+def _closed_request_bodies(result: dict[str, Any]) -> None:
+    schemas = result.get("components", {}).get("schemas", {})
+    for name in CLOSED_REQUEST_SCHEMAS:
+        if name in schemas:
+            schemas[name]["additionalProperties"] = False
 
 
 def paginated(name: str, item: serializers.Serializer) -> serializers.Serializer:

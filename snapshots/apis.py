@@ -3,7 +3,6 @@ a time), and the events behind one snapshot's change."""
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 from django.utils import timezone
@@ -39,6 +38,7 @@ from aggregation.selectors import (
 )
 from common.api_errors import api_error
 from common.api_schema import error_body, paginated
+from common.query_time import query_instant
 from common.serializer_fields import DecimalStringField
 from events.apis import EventOutSerializer
 from events.selectors.events import event_state
@@ -227,23 +227,6 @@ class DayListApi(APIView):
         return paginator.get_paginated_response(data)
 
 
-def _as_of_instant(raw: str) -> dt.datetime | None:
-    """Any date-time with an offset, as the schema says: before the first snapshot (even
-    before 1970) the answer is 404; beyond the years Python has in UTC, the first or last
-    instant there is."""
-    try:
-        instant = dt.datetime.fromisoformat(raw.strip())
-    except ValueError:
-        return None
-    if instant.utcoffset() is None:
-        return None
-    try:
-        return instant.astimezone(dt.UTC)
-    except OverflowError:
-        edge = dt.datetime.min if instant.year == dt.MINYEAR else dt.datetime.max
-        return edge.replace(tzinfo=dt.UTC)
-
-
 class DayDetailApi(APIView):
     @extend_schema(
         operation_id="days_retrieve",
@@ -299,7 +282,7 @@ class DayDetailApi(APIView):
             _source_snapshot(snapshot, slices.get(snapshot.sequence))
 
     def _as_of(self, day_total: DayTotal, raw: str, source: str | None) -> Response:
-        as_of = _as_of_instant(raw)
+        as_of = query_instant(raw)
         if as_of is None:
             return api_error(
                 400,

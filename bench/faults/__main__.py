@@ -138,9 +138,9 @@ class Run:
         with connect(self.args.database_url, autocommit=True) as db:
             db.execute("UPDATE auth_user SET is_staff = true WHERE username = 'operator'")
             db.execute(
-                "INSERT INTO aggregation_metric (name, description, allowed_lateness,"
+                "INSERT INTO aggregation_metric (name, description, unit, allowed_lateness,"
                 " too_late_policy, is_default, created_at) VALUES"
-                " (%s, 'Too-late events held for review.', interval '1 hour',"
+                " (%s, 'Too-late events held for review.', '', interval '1 hour',"
                 " 'quarantine', false, now())",
                 (HELD_METRIC,),
             )
