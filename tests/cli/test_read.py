@@ -79,12 +79,14 @@ def test_day_as_of_a_time_shows_the_snapshot_of_that_time(cli, event_day, two_sn
 
 
 def test_day_of_a_source_shows_that_source_alone(cli, event_day, two_snapshots):
-    # The events of two_snapshots carry no source: the source "web" has none of them.
-    result = cli("day", "default", event_day.isoformat(), "--source", "web")
+    # Every event of two_snapshots came from "web"; "mobile" sent none.
+    web = cli("day", "default", event_day.isoformat(), "--source", "web")
+    mobile = cli("day", "default", event_day.isoformat(), "--source", "mobile")
 
-    assert result.exit_code == 0, result.output
-    assert f"default {event_day.isoformat()}: 0" in result.stdout
-    assert "0 events (0 late)" in result.stdout
+    assert web.exit_code == 0, web.output
+    assert web.stdout.startswith(f"default {event_day.isoformat()}: 22.75")
+    assert mobile.exit_code == 0, mobile.output
+    assert "0 events (0 late)" in mobile.stdout.splitlines()[0]
 
 
 def test_an_unknown_day_is_named(cli, event_day):
