@@ -17,7 +17,6 @@ import datetime as dt
 
 from bench.common import (
     Report,
-    Table,
     bench_database_url,
     bench_environment,
     data_reset,
@@ -26,7 +25,7 @@ from bench.common import (
     own_peak_rss_mib,
     vacuum_analyze,
 )
-from bench.pages import _client, _measure
+from bench.pages import _client, _measure, served_figures
 
 HISTORY_DAYS = 3 * 365
 SOURCES = 50
@@ -160,20 +159,8 @@ def main() -> None:
             results[label] = _measure(client, path.format(**values), args.repeats)
             counts[days][label] = results[label][2]
     report = Report(f"Aggregates ({full} days x {args.sources} sources)")
-    for label, (status, median_ms, queries) in results.items():
-        grows = queries > counts[short][label]
-        report.figure(
-            label,
-            f"{median_ms:.1f} ms, {queries} queries (HTTP {status})",
-            f"<= {TARGET_MS:.0f} ms, queries flat",
-            status == 200 and median_ms <= TARGET_MS and not grows,
-        )
-    report.tables.append(
-        Table(
-            "Query count by history length",
-            ["path", f"{short} days", f"{full} days"],
-            [[label, str(counts[short][label]), str(counts[full][label])] for label in results],
-        )
+    served_figures(
+        report, results, counts, short=short, full=full, column="path", target_ms=TARGET_MS
     )
     report.memory([("benchmark process", own_peak_rss_mib())])
     report.notes += [
