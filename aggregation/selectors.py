@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection
-from django.db.models import Count, F, FilteredRelation, Max, Min, Q, QuerySet, Sum, Value
+from django.db.models import F, FilteredRelation, Max, Min, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from aggregation.models import (
@@ -23,7 +23,7 @@ from aggregation.models import (
     ReconcileRun,
     ReportingTimezone,
 )
-from common.db import text_storable
+from common.db import execute_prepared, text_storable
 
 
 class ReportingTimezoneChanged(ImproperlyConfigured):
@@ -225,19 +225,6 @@ def reconcile_last() -> ReconcileRun | None:
 # --- The ledger -----------------------------------------------------------------------------
 
 
-def day_total_ids_due(now: dt.datetime) -> set[int]:
-    """Days changed since their last snapshot, and days that have turned final without a
-    final snapshot. Both queries ride partial indexes: O(such days), never O(history)."""
-    changed = DayTotal.objects.filter(snapshot_due=True).order_by().values_list("pk", flat=True)
-    turned_final = (
-        DayTotal.objects.filter(finalized=False, snapshot_count__gt=0)
-        .final_by(now)
-        .order_by()
-        .values_list("pk", flat=True)
-    )
-    return set(changed.union(turned_final))
-
-
 @dataclass(frozen=True)
 class LedgerPending:
     """What a day's contributions not yet in any snapshot add up to."""
@@ -249,65 +236,73 @@ class LedgerPending:
     contributions: int = 0
 
 
-def _pending_of(row: dict) -> LedgerPending:
-    return LedgerPending(
-        value=row["value"] or Decimal(0),
-        events=row["events"] or 0,
-        late=row["late"] or 0,
-        too_late=row["too_late"] or 0,
-        contributions=row["contributions"],
-    )
+@dataclass(frozen=True, slots=True)
+class PendingSource:
+    """One source of a day due for a snapshot: its source total (None if it has none) and
+    what its unsnapshotted contributions add up to."""
+
+    day_total_id: int
+    source: str
+    total: tuple[Decimal, int, int] | None  # value, event_count, late_event_count
+    pending: LedgerPending
 
 
-def _pending_add(a: LedgerPending, b: LedgerPending) -> LedgerPending:
-    return LedgerPending(
-        value=a.value + b.value,
-        events=a.events + b.events,
-        late=a.late + b.late,
-        too_late=a.too_late + b.too_late,
-        contributions=a.contributions + b.contributions,
-    )
+# Unstamped contributions (partial index) by (day, source), beside the days' source totals.
+_PENDING_AND_SOURCES = """
+SELECT coalesce(p.day_total_id, s.day_total_id), coalesce(p.source, s.source),
+       s.id IS NOT NULL, s.value, s.event_count, s.late_event_count,
+       p.value, p.events, p.late, p.too_late, coalesce(p.contributions, 0)
+FROM (
+    SELECT day_total_id, source, sum(value) AS value, sum(event_count) AS events,
+           sum(late_event_count) AS late, sum(too_late_event_count) AS too_late,
+           count(*) AS contributions
+    FROM aggregation_contribution
+    WHERE snapshot_sequence IS NULL AND day_total_id = ANY(%s)
+    GROUP BY day_total_id, source
+) p
+FULL JOIN (
+    SELECT id, day_total_id, source, value, event_count, late_event_count
+    FROM aggregation_daysourcetotal WHERE day_total_id = ANY(%s)
+) s ON s.day_total_id = p.day_total_id AND s.source = p.source
+ORDER BY 1, 2
+"""
 
 
-@dataclass(frozen=True)
-class LedgerPendingSplit:
-    """Pending contributions by day total, and by (day total, source)."""
-
-    by_day: dict[int, LedgerPending]
-    by_source: dict[tuple[int, str], LedgerPending]
-
-
-def ledger_pending(day_total_ids: list[int]) -> LedgerPendingSplit:
-    """What each day's (and each of its sources') unsnapshotted contributions add up to,
-    in one query on the partial index of unstamped contributions."""
-    rows = (
-        Contribution.objects.filter(snapshot_sequence__isnull=True, day_total_id__in=day_total_ids)
-        .values("day_total_id", "source")
-        .annotate(
-            value=Sum("value"),
-            events=Sum("event_count"),
-            late=Sum("late_event_count"),
-            too_late=Sum("too_late_event_count"),
-            contributions=Count("pk"),
+def ledger_pending_sources(day_total_ids: list[int]) -> list[PendingSource]:
+    """Per (day, source) of these (locked) days: the source total and the unsnapshotted
+    contributions, in one prepared statement, ordered by day total id then source name.
+    A contribution's source may lack a source total; a source total may have nothing
+    pending: both come back."""
+    if not day_total_ids:
+        return []
+    rows = execute_prepared(_PENDING_AND_SOURCES, [day_total_ids, day_total_ids])
+    return [
+        PendingSource(
+            day_total_id=day_total_id,
+            source=source,
+            total=(value, events, late) if has_total else None,
+            pending=LedgerPending(
+                value=p_value or Decimal(0),
+                events=p_events or 0,
+                late=p_late or 0,
+                too_late=p_too_late or 0,
+                contributions=contributions,
+            ),
         )
-        .order_by()
-    )
-    by_source = {(row["day_total_id"], row["source"]): _pending_of(row) for row in rows}
-    by_day: dict[int, LedgerPending] = {}
-    for (day_total_id, _source), pending in by_source.items():
-        by_day[day_total_id] = _pending_add(by_day.get(day_total_id, LedgerPending()), pending)
-    return LedgerPendingSplit(by_day=by_day, by_source=by_source)
-
-
-def day_source_totals(day_total_ids: Iterable[int]) -> dict[int, list[DaySourceTotal]]:
-    """The source totals of these days, by day total id, sources in name order."""
-    by_day: dict[int, list[DaySourceTotal]] = {}
-    rows = DaySourceTotal.objects.filter(day_total_id__in=list(day_total_ids)).order_by(
-        "day_total_id", "source"
-    )
-    for row in rows:
-        by_day.setdefault(row.day_total_id, []).append(row)
-    return by_day
+        for (
+            day_total_id,
+            source,
+            has_total,
+            value,
+            events,
+            late,
+            p_value,
+            p_events,
+            p_late,
+            p_too_late,
+            contributions,
+        ) in rows
+    ]
 
 
 def snapshot_contributions(

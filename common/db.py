@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 
+import psycopg
 from django.db import connection
 
 
@@ -41,3 +43,17 @@ def advisory_lock_try(name: str) -> bool:
 def advisory_unlock(name: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_unlock(%s)", [advisory_lock_key(name)])
+
+
+def execute_prepared(sql: str, params: Sequence[object]) -> list[tuple]:
+    """Run one statement of a hot path as a server-side prepared statement, on the
+    connection (and in the transaction) of the ORM, and return its rows.
+
+    Parameters are bound server-side (arrays travel as binary, not as literals), and the
+    statement is prepared on its first use and reused on the connection from then on, so
+    PostgreSQL parses and plans it once. Use %s placeholders.
+    """
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall() if cursor.description is not None else []

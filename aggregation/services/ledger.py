@@ -16,6 +16,7 @@ from django.db import connection
 from aggregation.calendar import day_end
 from aggregation.models import DayTotal, final_at_sql
 from aggregation.selectors import day_total_ids, reporting_timezone
+from common.db import execute_prepared
 
 
 def day_totals_ensure(pairs: Iterable[tuple[int, dt.date]]) -> dict[tuple[int, dt.date], int]:
@@ -72,6 +73,52 @@ def day_totals_lock_grouped(*, grouped_sql: str, params: Sequence[object]) -> li
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_GROUPED.format(grouped=grouped_sql), params)
         return cursor.fetchall()
+
+
+@dataclass(frozen=True, slots=True)
+class DueDayTotal:
+    """A day total due for a snapshot, as read under its lock, with what the snapshot job
+    needs of its metric."""
+
+    id: int
+    metric_id: int
+    day: dt.date
+    day_end: dt.datetime
+    value: Decimal
+    event_count: int
+    late_event_count: int
+    snapshot_count: int
+    snapshot_value: Decimal
+    finalized: bool
+    metric_name: str
+    allowed_lateness: dt.timedelta
+    anomaly_detection: bool
+
+
+# Days changed since their last snapshot and days turned final without a final snapshot
+# (both on partial indexes: O(such days), never O(history)), locked in id order like
+# day_totals_lock, in one statement.
+_LOCK_DUE = f"""
+SELECT d.id, d.metric_id, d.day, d.day_end, d.value, d.event_count, d.late_event_count,
+       d.snapshot_count, d.snapshot_value, d.finalized, m.name, m.allowed_lateness,
+       m.anomaly_detection
+FROM aggregation_daytotal d
+JOIN aggregation_metric m ON m.id = d.metric_id
+WHERE d.id IN (
+    SELECT id FROM aggregation_daytotal WHERE snapshot_due
+    UNION
+    SELECT f.id FROM aggregation_daytotal f JOIN aggregation_metric fm ON fm.id = f.metric_id
+    WHERE NOT f.finalized AND f.snapshot_count > 0 AND {final_at_sql("f", "fm")} <= %s
+)
+ORDER BY d.id
+FOR NO KEY UPDATE OF d
+"""
+
+
+def day_totals_lock_due(now: dt.datetime) -> list[DueDayTotal]:
+    """Lock the day totals due for a snapshot at `now` (changed since their last one, or
+    turned final without a final one), in id order; one prepared statement."""
+    return [DueDayTotal(*row) for row in execute_prepared(_LOCK_DUE, [now])]
 
 
 @dataclass(frozen=True)
@@ -203,15 +250,14 @@ def day_totals_mark_snapshotted(*, marks: Sequence[SnapshotMark], now: dt.dateti
     unassigned contributions with that snapshot's sequence: the explanation of the change."""
     if not marks:
         return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _MARK_AND_STAMP,
-            [
-                now,
-                [m.day_total_id for m in marks],
-                [m.sequence for m in marks],
-                [m.value for m in marks],
-                [m.final for m in marks],
-                [m.restatement for m in marks],
-            ],
-        )
+    execute_prepared(
+        _MARK_AND_STAMP,
+        [
+            now,
+            [m.day_total_id for m in marks],
+            [m.sequence for m in marks],
+            [m.value for m in marks],
+            [m.final for m in marks],
+            [m.restatement for m in marks],
+        ],
+    )
