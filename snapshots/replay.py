@@ -31,13 +31,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min, Sum
 
 from aggregation.models import FINAL_AT, DayTotal
 from events.models import Event, IngestChannel, QuarantinedEvent
 from events.services.apply import batch_apply
-from events.services.ingest import IngestResult, events_ingest
+from events.services.ingest import IngestResult, MetricRows, events_ingest, metric_rows
 from events.validation import EVENT_FIELDS, EventFieldError, parse_instant
 from snapshots.models import RunTrigger
 from snapshots.selectors.history import snapshot_table_digest
@@ -234,15 +234,31 @@ _UNKNOWN = object()  # next_final_at not looked up since the last run
 
 
 class _CommitGroups:
-    """One transaction around the work of several boundaries (see the module docstring)."""
+    """One transaction around the work of several boundaries (see the module docstring).
+
+    Inside a group the services' own atomic blocks take no savepoints when the group is the
+    outermost transaction: a savepoint per service call is a subtransaction, and the day
+    totals that every boundary updates, locked by one subtransaction and checked (FOR KEY
+    SHARE, by each inserted event's foreign key) by another, then carry a multixact that
+    grows with the group; PostgreSQL spent about 40% of its time on it. What each service
+    reads and writes is the same. The price: an error inside a service can no longer be
+    rolled back alone, so it dooms the whole group, which a replay does anyway (the error
+    propagates and the group rolls back to the last commit).
+    """
 
     def __init__(self) -> None:
         self._atomic: Any = None
         self._runs = 0
+        self._no_savepoints = False
 
     def open(self) -> None:
+        outermost = not connection.in_atomic_block
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
+        if outermost:
+            # An instance attribute of this connection's features, removed at close.
+            connection.features.uses_savepoints = False
+            self._no_savepoints = True
 
     def run_done(self) -> None:
         self._runs += 1
@@ -252,8 +268,13 @@ class _CommitGroups:
 
     def close(self, error: BaseException | None) -> None:
         atomic, self._atomic, self._runs = self._atomic, None, 0
-        if atomic is not None:
-            atomic.__exit__(type(error) if error else None, error, None)
+        try:
+            if atomic is not None:
+                atomic.__exit__(type(error) if error else None, error, None)
+        finally:
+            if self._no_savepoints:
+                del connection.features.uses_savepoints
+                self._no_savepoints = False
 
 
 @dataclass
@@ -265,6 +286,8 @@ class _Replayer:
     applied_since_run: bool = False
     next_final_at: Any = None  # a datetime, None (no day awaits final) or _UNKNOWN
     commits: _CommitGroups = field(default_factory=_CommitGroups)
+    # Read once: nothing in a replay creates or changes a metric.
+    metrics: MetricRows = field(default_factory=metric_rows)
 
     def ingest(self, group: list[LogRecord]) -> None:
         if not group:
@@ -275,6 +298,7 @@ class _Replayer:
             received_at=received_at,
             channel=IngestChannel.REPLAY,
             enqueue=False,
+            metrics=self.metrics,
         )
         if result.batch_id is not None and result.accepted:
             batch_apply(batch_id=result.batch_id, now=received_at)
