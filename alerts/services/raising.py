@@ -110,10 +110,11 @@ def alerts_raise(
         )
         for draft in drafts
     )
+    channels = _channels()  # one query for all the alerts
     deliveries = AlertDelivery.objects.bulk_create(
         AlertDelivery(alert=alert, channel=name, extra_channel=channel, created_at=now)
         for alert in alerts
-        for name, channel in _channels()
+        for name, channel in channels
     )
     ids = [delivery.pk for delivery in deliveries]
     if ids:
