@@ -21,6 +21,7 @@ point; a replay is only meaningful from an empty database anyway, so it is run a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import gzip
@@ -349,6 +350,21 @@ class _Replayer:
             self.next_boundary += self.interval
 
 
+@contextlib.contextmanager
+def _statements_prepared() -> Iterator[None]:
+    """While replaying, the statements the services send through server-binding cursors
+    are prepared on first use (the same few run once per boundary), then the connection
+    goes back to preparing none."""
+    connection.ensure_connection()
+    raw = connection.connection
+    before = raw.prepare_threshold
+    raw.prepare_threshold = 0
+    try:
+        yield
+    finally:
+        raw.prepare_threshold = before
+
+
 def _next_final_at() -> dt.datetime | None:
     """When the next snapshotted day turns final (partial index: days awaiting final)."""
     return DayTotal.objects.filter(finalized=False, snapshot_count__gt=0).aggregate(
@@ -392,12 +408,13 @@ def replay_run(
         replayer.next_boundary = boundary_after(start, interval)
         replayer.summary.simulated_from = start
     replayer.commits.open()
-    try:
-        _replay_records(replayer, records, until)
-    except BaseException as exc:
-        replayer.commits.close(exc)
-        raise
-    replayer.commits.close(None)
+    with _statements_prepared():
+        try:
+            _replay_records(replayer, records, until)
+        except BaseException as exc:
+            replayer.commits.close(exc)
+            raise
+        replayer.commits.close(None)
     _outcome_counts(replayer.summary)
     replayer.summary.digest = snapshot_table_digest()
     return replayer.summary
