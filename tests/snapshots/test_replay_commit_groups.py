@@ -1,9 +1,11 @@
-"""Replay's shortcuts (several boundaries per commit, the next final-at looked up only at
-a boundary without applies) write exactly the snapshots of the plain path: every service
-in its own transaction and the lookup after every run."""
+"""Replay's shortcuts (several boundaries per commit without savepoints, statements
+prepared, the next final-at looked up only at a boundary without applies) write exactly
+the snapshots of the plain path: every service in its own transaction and the lookup after
+every run."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 from io import StringIO
@@ -37,9 +39,13 @@ def _replay(path, interval: str) -> tuple[str, list[tuple]]:
 
 
 def _plain_path(monkeypatch) -> None:
-    """The path without the shortcuts: no transaction around the boundaries, and the next
-    final-at read right after every run, as before."""
-    monkeypatch.setattr(replay_module, "COMMIT_EVERY_BOUNDARIES", 0)
+    """The path without the shortcuts: no transaction around the boundaries (each service
+    call is its own transaction, as in production), no prepared statements, and the next
+    final-at read right after every run."""
+    for method in ("open", "run_done"):
+        monkeypatch.setattr(replay_module._CommitGroups, method, lambda self: None)
+    monkeypatch.setattr(replay_module._CommitGroups, "close", lambda self, error: None)
+    monkeypatch.setattr(replay_module, "_statements_prepared", contextlib.nullcontext)
     original_tick = replay_module._Replayer.tick
 
     def eager_tick(self, boundary):
@@ -93,3 +99,31 @@ def test_a_failure_inside_a_commit_group_rolls_back_to_the_last_commit(
     # Runs 1-10 were committed in two groups; runs 11 and 12 were rolled back with the
     # events of their group.
     assert SnapshotRun.objects.count() == 10
+
+
+def test_a_failure_inside_a_service_surfaces_as_itself_and_rolls_back_the_group(
+    tmp_path, held_metric, monkeypatch
+):
+    # Without savepoints the failing service dooms the whole group: its failure records
+    # cannot be written there, and must not hide the error behind one about the
+    # transaction.
+    from snapshots.services import run as run_module
+
+    log = write_log(tmp_path / "story.csv", by_arrival(story_events(days=2)))
+    monkeypatch.setattr(replay_module, "COMMIT_EVERY_BOUNDARIES", 5)
+    original = run_module._snapshots_take
+    calls = []
+
+    def failing_take(now: dt.datetime):
+        calls.append(now)
+        if len(calls) == 12:
+            raise run_module.SnapshotInvariantError("a total disagrees with its ledger")
+        return original(now)
+
+    monkeypatch.setattr(run_module, "_snapshots_take", failing_take)
+
+    with pytest.raises(run_module.SnapshotInvariantError):
+        call_command("replay", str(log), "--interval", "1h", stdout=StringIO(), stderr=StringIO())
+
+    assert SnapshotRun.objects.count() == 10  # no failed-run record: the group rolled back
+    assert connection.features.uses_savepoints  # the connection takes savepoints again
