@@ -13,10 +13,12 @@ a boundary, so every event meets exactly the day states (snapshotted, final) it 
 met arriving on its own.
 
 The work of many boundaries commits together (COMMIT_EVERY_BOUNDARIES): each service still
-runs in its own atomic block, now a savepoint, so what each one reads and writes is the
-same, but a replay of hourly snapshots no longer waits for three synchronous commits per
-simulated hour. Every commit stays synchronous. A failure rolls back to the last commit
-point; a replay is only meaningful from an empty database anyway, so it is run again.
+runs in its own atomic block (inside the group, without a savepoint: see _CommitGroups),
+so what each one reads and writes is the same, but a replay of hourly snapshots no longer
+waits for three synchronous commits per simulated hour. Every commit stays synchronous. A
+failure rolls back to the last commit point; a replay is only meaningful from an empty
+database anyway, so it is run again. While replaying, the statements the services send
+through server-binding cursors are prepared once per connection.
 """
 
 from __future__ import annotations
