@@ -40,7 +40,7 @@ from django.db.models import Min, Sum
 from aggregation.models import FINAL_AT, DayTotal
 from events.models import Event, IngestChannel, QuarantinedEvent
 from events.services.apply import batch_apply
-from events.services.ingest import IngestResult, MetricRows, events_ingest, metric_rows
+from events.services.ingest import IngestResult, events_ingest
 from events.validation import EVENT_FIELDS, EventFieldError, parse_instant
 from snapshots.models import RunTrigger
 from snapshots.selectors.history import snapshot_table_digest
@@ -289,8 +289,6 @@ class _Replayer:
     applied_since_run: bool = False
     next_final_at: Any = None  # a datetime, None (no day awaits final) or _UNKNOWN
     commits: _CommitGroups = field(default_factory=_CommitGroups)
-    # Read once: nothing in a replay creates or changes a metric.
-    metrics: MetricRows = field(default_factory=metric_rows)
 
     def ingest(self, group: list[LogRecord]) -> None:
         if not group:
@@ -301,7 +299,6 @@ class _Replayer:
             received_at=received_at,
             channel=IngestChannel.REPLAY,
             enqueue=False,
-            metrics=self.metrics,
         )
         if result.batch_id is not None and result.accepted:
             batch_apply(batch_id=result.batch_id, now=received_at)

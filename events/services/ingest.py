@@ -58,19 +58,8 @@ class _Classified:
     conflicts: list[tuple[ValidEvent, dict[str, str]]] = field(default_factory=list)
 
 
-MetricRows = Sequence[tuple[str, int, bool]]  # (name, id, is_default) of every metric
-
-
-def metric_rows() -> list[tuple[str, int, bool]]:
-    """What validation needs of the metrics table (one query)."""
-    return list(Metric.objects.values_list("name", "id", "is_default"))
-
-
-def _validation_context(
-    received_at: dt.datetime, metrics: MetricRows | None = None
-) -> ValidationContext:
-    if metrics is None:
-        metrics = metric_rows()
+def _validation_context(received_at: dt.datetime) -> ValidationContext:
+    metrics = list(Metric.objects.values_list("name", "id", "is_default"))
     default = next((name for name, _, is_default in metrics if is_default), None)
     return ValidationContext(
         metric_ids={name: metric_id for name, metric_id, _ in metrics},
@@ -311,16 +300,13 @@ def events_ingest(
     channel: str,
     submitted_by_id: int | None = None,
     enqueue: bool = True,
-    metrics: MetricRows | None = None,
 ) -> IngestResult:
     """Validate and durably store a batch of events; enqueue its apply after commit.
 
     Valid events are kept even when others in the batch are invalid. Duplicates (same id,
     same content) are counted and dropped; conflicts (same id, other content) are recorded.
-    `metrics` (from `metric_rows()`) spares the metrics query to a caller that makes many
-    calls while the metrics cannot change (a replay); by default they are read each call.
     """
-    context = _validation_context(received_at, metrics)
+    context = _validation_context(received_at)
     valid, errors, repeats = _validate_all(raw_events, context)
     result = IngestResult(rejected=len(errors), errors=errors)
     if not valid:
