@@ -48,9 +48,11 @@ class RetryPolicy:
 class ClientError(Exception):
     """The request was refused or could not be made; `detail` is a sentence for people."""
 
-    def __init__(self, detail: str, *, status: int | None = None, code: str = "") -> None:
+    def __init__(
+        self, detail: str, *, status: int | None = None, code: str = "", field: str = ""
+    ) -> None:
         super().__init__(detail)
-        self.detail, self.status, self.code = detail, status, code
+        self.detail, self.status, self.code, self.field = detail, status, code, field
 
 
 class AuthError(ClientError):
@@ -126,6 +128,14 @@ class SnapaggClient:
 
     def day_get(self, *, metric: str, day: str, params: dict[str, str] | None = None) -> dict:
         return _json(self.request("GET", _day_path(metric, day), params=params))
+
+    def aggregates_get(self, *, params: dict[str, str]) -> dict:
+        """GET /api/aggregates/ with the given query parameters, as the server answers it."""
+        return _json(self.request("GET", "api/aggregates/", params=params))
+
+    def metrics_list(self) -> list[dict]:
+        metrics: Any = _json(self.request("GET", "api/metrics/"))
+        return metrics if isinstance(metrics, list) else metrics.get("results", [])
 
     def snapshot_events(self, *, metric: str, day: str, sequence: int) -> Iterator[dict]:
         """Every event behind the snapshot's change, through all the pages."""
@@ -237,14 +247,15 @@ def _refusal(response: httpx.Response) -> ClientError:
         answer = {}
     detail = _detail(answer, response)
     code = str(answer.get("error", ""))
+    field = str(answer.get("field") or "")
     status = response.status_code
     if status in {401, 403}:
         return AuthError(detail, status=status, code=code)
     if status == 404:
-        return NotFound(detail, status=status, code=code)
+        return NotFound(detail, status=status, code=code, field=field)
     if status >= 500:
         detail = f"The server failed ({status}): {detail} This is a server bug; it is logged."
-    return ClientError(detail, status=status, code=code)
+    return ClientError(detail, status=status, code=code, field=field)
 
 
 def _retry_after(response: httpx.Response, policy: RetryPolicy) -> float | None:
