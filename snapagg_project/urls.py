@@ -56,7 +56,10 @@ api_urlpatterns = [
     path(
         "api/docs/",
         SpectacularSwaggerView.as_view(
-            url_name="api-schema", authentication_classes=[], permission_classes=[AllowAny]
+            url_name="api-schema",
+            template_name="api/swagger_ui.html",
+            authentication_classes=[],
+            permission_classes=[AllowAny],
         ),
         name="api-docs",
     ),
