@@ -130,10 +130,13 @@ def aggregate_headline(answer: dict[str, Any], *, unit: str) -> str:
     what = answer["metric"]
     if answer.get("source") is not None:
         what += f", source {answer['source'] or NO_SOURCE}"
+    days = (
+        answer["from"] if answer["from"] == answer["to"] else f"{answer['from']} to {answer['to']}"
+    )
     when = f" as published at {answer['as_of']}" if answer.get("as_of") else ""
     average = f", average {_with_unit(total['average'], unit)}" if total["average"] else ""
     return (
-        f"{what} {answer['from']} to {answer['to']}{when}: {_with_unit(total['value'], unit)} "
+        f"{what} {days}{when}: {_with_unit(total['value'], unit)} "
         f"({total['status']}) - {total['event_count']:,} events{average}"
     )
 

@@ -109,9 +109,9 @@ def test_a_source_filter_and_the_events_without_a_source(cli, event_day, two_day
     none = cli("aggregates", "--from", day, "--to", day, "--source", "")
 
     assert mobile.exit_code == 0, mobile.output
-    assert mobile.stdout.startswith(f"default, source mobile {day} to {day}: 4.00 ")
+    assert mobile.stdout.startswith(f"default, source mobile {day}: 4.00 ")
     assert none.exit_code == 0, none.output
-    assert none.stdout.startswith(f"default, source (no source) {day} to {day}: 1.00 ")
+    assert none.stdout.startswith(f"default, source (no source) {day}: 1.00 ")
 
 
 def test_as_of_shows_the_figures_published_then(cli, event_day, two_days):
@@ -132,7 +132,7 @@ def test_the_metric_unit_is_shown_with_the_values(cli, event_day, two_days):
     result = cli("aggregates", "-m", "default", "--from", day, "--to", day, "-g", "day")
 
     assert result.exit_code == 0, result.output
-    assert f"{day} to {day}: 117.50 EUR (provisional)" in result.stdout
+    assert f"default {day}: 117.50 EUR (provisional)" in result.stdout
     assert "average 23.50 EUR" in result.stdout
     assert "Value (EUR)" in result.stdout
 
