@@ -129,13 +129,11 @@ class SnapaggClient:
     def day_get(self, *, metric: str, day: str, params: dict[str, str] | None = None) -> dict:
         return _json(self.request("GET", _day_path(metric, day), params=params))
 
-    def aggregates_get(self, *, params: dict[str, str]) -> dict:
-        """GET /api/aggregates/ with the given query parameters, as the server answers it."""
-        return _json(self.request("GET", "api/aggregates/", params=params))
-
-    def metrics_list(self) -> list[dict]:
-        metrics: Any = _json(self.request("GET", "api/metrics/"))
-        return metrics if isinstance(metrics, list) else metrics.get("results", [])
+    def metric_unit(self, *, metric: str) -> str:
+        """The metric's unit from GET /api/metrics/ ("" for none, or when it is not listed)."""
+        answer: Any = _json(self.request("GET", "api/metrics/"))
+        listed = answer.get("results", []) if isinstance(answer, dict) else answer
+        return next((m.get("unit") or "" for m in listed if m.get("name") == metric), "")
 
     def snapshot_events(self, *, metric: str, day: str, sequence: int) -> Iterator[dict]:
         """Every event behind the snapshot's change, through all the pages."""
@@ -159,6 +157,10 @@ class SnapaggClient:
         if operation is None:
             return None
         return {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+
+    def aggregates_get(self, *, params: dict[str, str]) -> dict:
+        """GET /api/aggregates/ with the given query parameters, as the server answers it."""
+        return _json(self.request("GET", "api/aggregates/", params=params))
 
     # --- transport ----------------------------------------------------------------------
 

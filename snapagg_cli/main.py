@@ -395,21 +395,13 @@ def aggregates(
             if exc.status is None or exc.field not in AGGREGATE_OPTIONS:
                 raise
             _fail(f"{AGGREGATE_OPTIONS[exc.field]}: {exc.detail}", ExitCode.USAGE)
-        unit = answer["unit"] if "unit" in answer else _metric_unit(client, answer["metric"])
+        unit = answer.get("unit") or client.metric_unit(metric=answer["metric"])
     if as_json:
         typer.echo(json.dumps(answer, indent=2))
     elif as_csv:
         render.aggregate_csv(sys.stdout, answer, unit=unit)
     else:
         render.aggregate_table(_stdout(), answer, unit=unit)
-
-
-def _metric_unit(client: SnapaggClient, name: str) -> str:
-    """The metric's unit from GET /api/metrics/ ("" for none, or on a server without units)."""
-    for metric in client.metrics_list():
-        if metric.get("name") == name:
-            return metric.get("unit") or ""
-    return ""
 
 
 if __name__ == "__main__":
