@@ -106,7 +106,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
-    "drf_spectacular_sidecar",  # Swagger UI's files for /api/docs/, served locally
+    "drf_spectacular_sidecar",  # Swagger UI's and Redoc's files (/api/docs/, /api/redoc/)
     "django_celery_beat",
     "django_tables2",
     "aggregation",
@@ -364,6 +364,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # /api/redoc/ likewise: the sidecar's Redoc bundle, and the system's fonts instead of the
+    # Google Fonts that drf-spectacular's own template loads (templates/api/redoc.html).
+    "REDOC_DIST": "SIDECAR",
+    "REDOC_UI_SETTINGS": {
+        "theme": {
+            "typography": {
+                "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+                "headings": {"fontFamily": "system-ui, -apple-system, 'Segoe UI', sans-serif"},
+                "code": {"fontFamily": "ui-monospace, 'Cascadia Mono', Menlo, monospace"},
+            }
+        },
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     # Several serializers have a field named "status" with different choices: name each set.
     "ENUM_NAME_OVERRIDES": {
