@@ -12,6 +12,11 @@ so the read has days to show, creates one key per client, then:
 2. keep-alive: --requests requests (10,000) over --keepalive clients (100) reusing their
    connections; requests/s for both. Target: >= 50% of the trivial endpoint's.
 
+The read (--path) is by default the issue's: this month's totals grouped by day (on the
+first of a month that is one day; `--path "/api/aggregates/?period=last_30_days&group_by=day"`
+reads thirty). gunicorn serves with the Procfile web line's options (worker class, threads,
+backlog); --worker-class and --threads override them, to compare.
+
 The trivial endpoint is GET /api/metrics/: authentication, the key's scope check and one
 query of a few rows, no day data. Client threads run in this process; both endpoints are
 measured by the same client, so its own cost weighs on both alike.
@@ -38,13 +43,16 @@ from bench.common import (
     django_setup,
     own_peak_rss_mib,
     percentile,
+    procfile_web_options,
+    procfile_web_workers,
     stack_peaks,
 )
 from bench.replay import history_load
 from bench.workload import realistic_events
-from harness.processes import Stack
+from harness.processes import PATIENT_WEB, Stack
 
 TRIVIAL_PATH = "/api/metrics/"
+READ_PATH = "/api/aggregates/?period=this_month&group_by=day"
 TARGET_STORM_RATIO = 1.5
 TARGET_KEEPALIVE_SHARE = 0.5
 
@@ -142,11 +150,13 @@ def _row(label: str, outcome: Outcome) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--path", default="/api/days/", help="the read measured")
+    parser.add_argument("--path", default=READ_PATH, help="the read measured")
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--keepalive", type=int, default=100)
-    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-workers", type=int, default=procfile_web_workers())
+    parser.add_argument("--worker-class", help="gunicorn's; default: the Procfile's")
+    parser.add_argument("--threads", type=int, help="gunicorn's; default: the Procfile's")
     parser.add_argument("--days", type=int, default=60, help="history behind the read")
     args = parser.parse_args()
     database_url = bench_database_url()
@@ -156,9 +166,14 @@ def main() -> None:
     data_reset()
     events = _history(args.days)
     keys = _keys(max(args.clients, args.keepalive))
+    web_options = procfile_web_options()
+    if args.worker_class:
+        web_options += ["--worker-class", args.worker_class]
+    if args.threads:
+        web_options += ["--threads", str(args.threads)]
     stack = Stack(env=env, workdir=LOG_DIR)
     try:
-        stack.start_web(workers=args.web_workers)
+        stack.start_web(workers=args.web_workers, args=[*PATIENT_WEB, *web_options])
         # Unmeasured: every key's first use (it notes last_used_at) and cold workers would
         # otherwise weigh on whichever endpoint goes first.
         _run_clients(stack.base_url, TRIVIAL_PATH, keys, 1)
@@ -202,7 +217,8 @@ def main() -> None:
     )
     report.memory([*peaks, ("this benchmark process (clients)", own_peak_rss_mib())])
     report.notes += [
-        f"gunicorn --workers {args.web_workers} (sync, as in the Procfile); history: "
+        f"gunicorn --workers {args.web_workers} {' '.join(web_options) or '(sync)'} "
+        f"(Procfile: {' '.join(procfile_web_options()) or 'sync'}); history: "
         f"{events:,} events over {args.days} days replayed with 6-hour snapshots; one API key "
         "per client, each used once before measuring (warm-up storm, not counted); client "
         "threads in the benchmark process.",
