@@ -97,18 +97,33 @@ def _day_of_path(metric: str, day: str) -> DayTotal | None:
     return day_total_get(metric_name=metric, day=parsed)
 
 
+def _query_valid(request: Request) -> bool:
+    """The query parameters the day views refuse with a 400 (no tag for those: not even
+    `If-None-Match: *` may turn them into a 304)."""
+    try:
+        query_source(request)
+    except QueryError:
+        return False
+    as_of = request.query_params.get("as_of")
+    return as_of is None or query_instant(as_of) is not None
+
+
 def _day_version(request: Request, metric: str, day: str, **kwargs: Any) -> tuple | None:
     day_total = _day_of_path(metric, day)
-    if day_total is None:
+    if day_total is None or not _query_valid(request):
         return None  # the view answers its 400 or 404
     prepared = Prepared(now=timezone.now(), day_total=day_total)
     request.prepared = prepared
     return day_version(day_total=day_total, now=prepared.now, profiles=prepared.profiles)
 
 
-def _snapshot_events_version(request: Request, metric: str, day: str, **kwargs: Any):
+def _snapshot_events_version(
+    request: Request, metric: str, day: str, sequence: int, **kwargs: Any
+) -> tuple | None:
     day_total = _day_of_path(metric, day)
-    if day_total is None:
+    if day_total is None or not _query_valid(request):
+        return None
+    if not 1 <= sequence <= day_total.snapshot_count:  # snapshots are numbered from 1
         return None
     request.prepared = Prepared(now=timezone.now(), day_total=day_total)
     return snapshot_events_version(day_total=day_total)
@@ -117,6 +132,7 @@ def _snapshot_events_version(request: Request, metric: str, day: str, **kwargs: 
 def _day_list_version(request: Request, **kwargs: Any) -> tuple | None:
     try:
         day_from, day_to = query_date(request, "from"), query_date(request, "to")
+        query_source(request)
     except QueryError:
         return None
     metric = None

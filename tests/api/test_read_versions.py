@@ -168,6 +168,21 @@ def test_a_bad_query_or_a_missing_day_is_answered_as_before_without_a_tag(api_cl
     assert not any(r.has_header("ETag") for r in (bad, missing, malformed))
 
 
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/aggregates/?period=someday", 400),
+        ("/api/days/?from=someday", 400),
+        ("/api/days/?source=a%00b", 400),
+        (f"/api/days/default/{YESTERDAY}/?as_of=yesterday", 400),
+        (f"/api/days/default/{YESTERDAY}/snapshots/9/events/", 404),
+        ("/api/days/default/2020-01-01/", 404),
+    ],
+)
+def test_if_none_match_star_never_turns_an_error_into_a_304(api_client, history, path, status):
+    assert api_client.get(path, HTTP_IF_NONE_MATCH="*").status_code == status
+
+
 class _Refuse(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         return False
