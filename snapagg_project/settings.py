@@ -338,6 +338,14 @@ else:
     )
 
 # --- API --------------------------------------------------------------------------------
+# Read APIs (days, aggregates) keep a rendered answer this long in the cache, keyed by the
+# query and the revisions it depends on (common/conditional.py): a new apply or snapshot
+# changes the key at once, so this only bounds memory and the life of a storm's shared
+# answer. 0 turns the cache off (ETags and 304s stay).
+READ_CACHE_SECONDS = env_int("READ_CACHE_SECONDS", 10)
+# Part of every cached read's key (not an environment variable); tests give each test its
+# own.
+READ_CACHE_NAMESPACE = "1"
 # Requests per token on POST /api/events/ (a fixed window in the shared cache); 429 with
 # Retry-After beyond it. "off" disables the limit.
 INGEST_RATE_LIMIT = env_rate("INGEST_RATE_LIMIT", "100/second")
