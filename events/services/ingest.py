@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -323,9 +324,14 @@ def rejected_events_record(
 # first; the events' batch and day total ids therefore exist when they are inserted.
 _INGEST_BATCH = f"""
 WITH e AS (
-    SELECT * FROM unnest(%b::text[], %b::bigint[], %b::date[], %b::timestamptz[],
-                         %b::timestamptz[], %b::numeric[], %b::text[])
-        AS e(event_id, metric_id, day, event_time, arrival_time, value, source)
+    SELECT event_id, metric_id::bigint, day::date, event_time::timestamptz,
+           arrival_time::timestamptz, value::numeric, source
+    FROM ROWS FROM (
+        json_array_elements_text(%s::json), json_array_elements_text(%s::json),
+        json_array_elements_text(%s::json), json_array_elements_text(%s::json),
+        json_array_elements_text(%s::json), json_array_elements_text(%s::json),
+        json_array_elements_text(%s::json)
+    ) AS e(event_id, metric_id, day, event_time, arrival_time, value, source)
 ), batch AS (
     INSERT INTO events_ingestbatch
         (received_at, channel, submitted_by_id, status, applied_at, accepted_count,
@@ -365,14 +371,17 @@ def _batch_store(
     arrivals = [e.arrival_time for e in new]
     if all(arrival == received_at for arrival in arrivals):
         arrivals = []
-    params = [
+    columns = [
         [e.event_id for e in new],
         [e.metric_id for e in new],
         [e.day for e in new],
         [e.event_time for e in new],
         arrivals,
-        [e.value for e in new],
+        [str(e.value) for e in new],  # exact: validation quantized it to 6 places
         [e.source for e in new],
+    ]
+    params = [
+        *(orjson.dumps(column).decode() for column in columns),
         received_at,
         channel,
         submitted_by_id,
@@ -387,9 +396,13 @@ def _batch_store(
     ]
     connection.ensure_connection()
     pgconn = connection.connection
-    # Binary parameters through a psycopg cursor on Django's connection and transaction
-    # (Django's own cursors bind as text: see _events_insert); the pipeline sends psycopg's
-    # BEGIN together with the statement instead of in a round trip of its own.
+    # Each column goes as one JSON array (orjson writes it in C; the times as RFC 3339 with
+    # their offset and microseconds, the values as exact decimal strings): psycopg's binary
+    # arrays, as in _events_insert, are built element by element in Python, and cost the
+    # web process ~2.3 ms of CPU per 1,000 events against ~0.6 ms, for ~1 ms more of
+    # PostgreSQL's (docs/scaling.md). A psycopg cursor on Django's connection and transaction;
+    # the pipeline sends psycopg's BEGIN together with the statement instead of in a round
+    # trip of its own.
     with pgconn.pipeline(), psycopg.Cursor(pgconn) as cursor:
         cursor.execute(_INGEST_BATCH, params)
         batch_id, version, missed = cursor.fetchone()

@@ -151,3 +151,31 @@ def test_applying_to_a_day_already_due_for_a_snapshot_updates_its_total_in_place
     # without waiting for autovacuum.
     assert _day_total_updates() == (updates + 1, hot + 1)
     assert pipeline.total(DAY).value == Decimal("3")
+
+
+@pytest.mark.django_db
+def test_the_batch_statement_stores_every_field_exactly(pipeline):
+    """Columns travel as JSON text: ids and sources with quotes, backslashes, control and
+    non-ASCII characters, the smallest and largest values, times with microseconds and an
+    offset, all come back as sent."""
+    odd = 'a "quoted" \\ back\\slash \t tab \u00e9\u4e2d\U0001f600 \u0001'
+    sent = [
+        event(odd, "2026-11-20T14:30:00.000001+05:30", "0.000001", source=odd),
+        event("big", T0, "-99999999999999.999999", source=""),
+        event("int", T0, 12),
+        event("arrived", T0, "1.5", arrival_time=T0 - dt.timedelta(microseconds=7)),
+    ]
+
+    result = pipeline.ingest(sent, at=T0)
+
+    from events.models import Event
+
+    stored = {e.event_id: e for e in Event.objects.all()}
+    assert result.accepted == 4
+    assert stored[odd].source == odd
+    assert stored[odd].value == Decimal("0.000001")
+    assert stored[odd].event_time == dt.datetime(2026, 11, 20, 9, 0, 0, 1, tzinfo=dt.UTC)
+    assert stored["big"].value == Decimal("-99999999999999.999999")
+    assert stored["int"].value == Decimal(12)
+    assert stored["arrived"].arrival_time == T0 - dt.timedelta(microseconds=7)
+    assert stored["big"].arrival_time == T0
