@@ -557,6 +557,8 @@ def profile_summary(name: str, path: Path, top: int = 15) -> Table:
     total = 0
     for line in path.read_text().splitlines() if path.exists() else []:
         stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue  # the tail of a frame name that held a line break (a SQL string)
         count = int(count_text)
         total += count
         frames = [frame.split(" (")[0] + " " + frame.rsplit("/", 1)[-1].split(":")[0].rstrip(")")
