@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 
 from aggregation.models import Metric
 from aggregation.selectors import reporting_timezone
@@ -432,6 +432,9 @@ def _missed_store(
     return inserted, checked
 
 
+DEADLOCK_ATTEMPTS = 3
+
+
 def events_ingest(
     *,
     raw_events: Sequence[Any],
@@ -452,6 +455,22 @@ def events_ingest(
         "submitted_by_id": submitted_by_id,
         "enqueue": enqueue,
     }
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            return _ingest_current_metrics(arguments)
+        except OperationalError as error:
+            # Two batches that share new ids, one on a day with a total and one on a day
+            # without, can lock each other's rows in opposite orders; PostgreSQL aborts one.
+            # Nothing of it was stored, so it is simply run again (only when this is the
+            # outermost transaction: inside another, the whole one has failed).
+            deadlock = isinstance(error.__cause__, psycopg.errors.DeadlockDetected)
+            if not deadlock or connection.in_atomic_block or attempt == DEADLOCK_ATTEMPTS:
+                raise
+            logger.warning("Ingest deadlocked with another batch; attempt %s again", attempt + 1)
+    raise AssertionError("unreachable")
+
+
+def _ingest_current_metrics(arguments: dict[str, Any]) -> IngestResult:
     metrics = _metric_table
     if metrics is not None:
         try:
