@@ -23,7 +23,7 @@ from aggregation.services.metrics import EDITABLE_FIELDS, metric_update
 from apikeys.permissions import CanOperate
 from common.api_errors import api_error
 from common.api_schema import error_body
-from common.conditional import conditional_get, etag_from
+from common.conditional import conditional_get
 
 
 class QueryError(Exception):
@@ -104,13 +104,13 @@ class MetricSerializer(serializers.ModelSerializer):
         ]
 
 
-def _metric_list_etag(request: Request, **kwargs) -> str:
-    return etag_from(*metric_list_version())
+def _metric_list_version(request: Request, **kwargs) -> list[tuple]:
+    return metric_list_version()
 
 
 class MetricListApi(APIView):
     @extend_schema(operation_id="metrics_list", responses={200: MetricSerializer(many=True)})
-    @conditional_get(_metric_list_etag)
+    @conditional_get(_metric_list_version)
     def get(self, request: Request) -> Response:
         return Response(MetricSerializer(metric_list(), many=True).data)
 

@@ -218,6 +218,38 @@ class Stopwatch:
 # --- Processes under test ------------------------------------------------------------------
 
 
+# Options of the Procfile's web line that are the deployment's, not the machine's: a
+# benchmark starts gunicorn with them (and its own bind address, log and worker count).
+_LOCAL_WEB_OPTIONS = {"--bind": 1, "--access-logfile": 1, "--workers": 1}
+
+
+def procfile_web_options(procfile: Path = ROOT / "Procfile") -> list[str]:
+    """The gunicorn options of the Procfile's `web:` line (worker class, threads, backlog,
+    ...) without --bind, --access-logfile and --workers: the benchmarks serve with what
+    is deployed."""
+    line = re.search(r"^web:\s*(.+)$", procfile.read_text(), re.MULTILINE)
+    if line is None:
+        raise RuntimeError(f"{procfile} has no web: line")
+    words = shlex.split(line.group(1))
+    words = words[words.index("snapagg_project.wsgi") + 1 :]
+    options: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        name = word.split("=", 1)[0]
+        if name in _LOCAL_WEB_OPTIONS:
+            index += 1 if "=" in word else 1 + _LOCAL_WEB_OPTIONS[name]
+            continue
+        options.append(word)
+        index += 1
+    return options
+
+
+def procfile_web_workers(procfile: Path = ROOT / "Procfile") -> int:
+    line = re.search(r"^web:.*--workers[ =](\d+)", procfile.read_text(), re.MULTILINE)
+    return int(line.group(1)) if line else 1
+
+
 def stack_start(env: dict[str, str], *, web_workers: int, celery_workers: int) -> Stack:
     """gunicorn and Celery workers as in the Procfile (`-P prefork -c 4`) on the benchmark
     database and queue, with logs under var/bench/; ready once each worker's first
@@ -228,7 +260,12 @@ def stack_start(env: dict[str, str], *, web_workers: int, celery_workers: int) -
     stack = Stack(env=env, workdir=LOG_DIR, stop_grace=30)
     try:
         stack.start_web(
-            workers=web_workers, args=["--access-logfile", str(LOG_DIR / "web-access.log")]
+            workers=web_workers,
+            args=[
+                *procfile_web_options(),
+                "--access-logfile",
+                str(LOG_DIR / "web-access.log"),
+            ],
         )
         for index in range(celery_workers):
             hostname = f"bench{index}@{socket.gethostname()}"
@@ -520,6 +557,8 @@ def profile_summary(name: str, path: Path, top: int = 15) -> Table:
     total = 0
     for line in path.read_text().splitlines() if path.exists() else []:
         stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue  # the tail of a frame name that held a line break (a SQL string)
         count = int(count_text)
         total += count
         frames = [frame.split(" (")[0] + " " + frame.rsplit("/", 1)[-1].split(":")[0].rstrip(")")

@@ -82,24 +82,31 @@ def ingest_throttled_total() -> int:
         return 0
 
 
+# INCR, and EXPIRE on a new window's first count, as one atomic command.
+_COUNT_SCRIPT = """
+local used = redis.call('INCR', KEYS[1])
+if used == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return used
+"""
+
+
 def _window_count(key: str, period: int) -> int:
     """Count one more request in this window and return the count so far.
 
-    On Redis: INCR and EXPIRE in one pipelined round trip, through one client kept with
-    the cache backend. Django's cache API would take three round trips (SET NX, EXISTS,
-    INCR), each through a newly built client: 0.4 ms of CPU against 0.1 ms, measured.
+    On Redis: one script (EVALSHA) that increments and, on the window's first request, sets
+    the expiry: one round trip, through one client kept with the cache backend. Django's
+    cache API would take three round trips (SET NX, EXISTS, INCR), each through a newly built
+    client; a redis-py pipeline costs one round trip but copies the client's ~170 response
+    callbacks each time it is made (~0.2 ms of CPU per request, measured with cProfile).
     Elsewhere (local memory): add, then incr.
     """
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         full_key = backend.make_and_validate_key(key)
-        client = getattr(backend, "_throttle_client", None)
-        if client is None:  # redis-py clients are thread-safe; one per backend (per process)
-            client = backend._throttle_client = backend._cache.get_client(full_key, write=True)
-        pipeline = client.pipeline(transaction=False)
-        pipeline.incr(full_key)
-        pipeline.expire(full_key, period + 1)
-        used, _ = pipeline.execute()
-        return int(used)
+        script = getattr(backend, "_throttle_script", None)
+        if script is None:  # redis-py clients are thread-safe; one per backend (per process)
+            client = backend._cache.get_client(full_key, write=True)
+            script = backend._throttle_script = client.register_script(_COUNT_SCRIPT)
+        return int(script(keys=[full_key], args=[period + 1]))
     backend.add(key, 0, timeout=period + 1)
     return backend.incr(key)

@@ -87,13 +87,24 @@ class Event(models.Model):
         Metric, on_delete=models.PROTECT, db_index=False, db_constraint=False
     )
     day = models.DateField(help_text="Day of event_time in the reporting time zone.")
-    day_total = models.ForeignKey(DayTotal, on_delete=models.PROTECT, related_name="events")
+    # No database foreign keys to the day total and the batch either, for the same reason:
+    # the batch statement inserts the batch row and joins each event to its day total
+    # (events/services/ingest.py), so both exist when the event does, and neither is ever
+    # deleted while it has events (PROTECT, enforced by Django). The two checks per row cost
+    # about a third of the insert (docs/scaling.md, "Ingest request path").
+    day_total = models.ForeignKey(
+        DayTotal, on_delete=models.PROTECT, related_name="events", db_constraint=False
+    )
     event_time = models.DateTimeField()
     arrival_time = models.DateTimeField()
     value = models.DecimalField(max_digits=EVENT_VALUE_DIGITS, decimal_places=VALUE_PLACES)
     source = models.CharField(max_length=64, blank=True, default="")
     batch = models.ForeignKey(
-        IngestBatch, on_delete=models.PROTECT, related_name="events", db_index=False
+        IngestBatch,
+        on_delete=models.PROTECT,
+        related_name="events",
+        db_index=False,
+        db_constraint=False,
     )
 
     objects = EventQuerySet.as_manager()

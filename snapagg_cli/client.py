@@ -48,9 +48,11 @@ class RetryPolicy:
 class ClientError(Exception):
     """The request was refused or could not be made; `detail` is a sentence for people."""
 
-    def __init__(self, detail: str, *, status: int | None = None, code: str = "") -> None:
+    def __init__(
+        self, detail: str, *, status: int | None = None, code: str = "", field: str = ""
+    ) -> None:
         super().__init__(detail)
-        self.detail, self.status, self.code = detail, status, code
+        self.detail, self.status, self.code, self.field = detail, status, code, field
 
 
 class AuthError(ClientError):
@@ -127,6 +129,12 @@ class SnapaggClient:
     def day_get(self, *, metric: str, day: str, params: dict[str, str] | None = None) -> dict:
         return _json(self.request("GET", _day_path(metric, day), params=params))
 
+    def metric_unit(self, *, metric: str) -> str:
+        """The metric's unit from GET /api/metrics/ ("" for none, or when it is not listed)."""
+        answer: Any = _json(self.request("GET", "api/metrics/"))
+        listed = answer.get("results", []) if isinstance(answer, dict) else answer
+        return next((m.get("unit") or "" for m in listed if m.get("name") == metric), "")
+
     def snapshot_events(self, *, metric: str, day: str, sequence: int) -> Iterator[dict]:
         """Every event behind the snapshot's change, through all the pages."""
         path = f"{_day_path(metric, day)}snapshots/{sequence}/events/"
@@ -149,6 +157,10 @@ class SnapaggClient:
         if operation is None:
             return None
         return {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+
+    def aggregates_get(self, *, params: dict[str, str]) -> dict:
+        """GET /api/aggregates/ with the given query parameters, as the server answers it."""
+        return _json(self.request("GET", "api/aggregates/", params=params))
 
     # --- transport ----------------------------------------------------------------------
 
@@ -237,14 +249,15 @@ def _refusal(response: httpx.Response) -> ClientError:
         answer = {}
     detail = _detail(answer, response)
     code = str(answer.get("error", ""))
+    field = str(answer.get("field") or "")
     status = response.status_code
     if status in {401, 403}:
         return AuthError(detail, status=status, code=code)
     if status == 404:
-        return NotFound(detail, status=status, code=code)
+        return NotFound(detail, status=status, code=code, field=field)
     if status >= 500:
         detail = f"The server failed ({status}): {detail} This is a server bug; it is logged."
-    return ClientError(detail, status=status, code=code)
+    return ClientError(detail, status=status, code=code, field=field)
 
 
 def _retry_after(response: httpx.Response, policy: RetryPolicy) -> float | None:

@@ -1,4 +1,5 @@
-"""The `snapagg` command: post event files, read a day's snapshot history, explain a change.
+"""The `snapagg` command: post event files, read a day's snapshot history, explain a change,
+total a range or a period.
 
 Exit codes: 0 done; 1 done, but some events were not counted (rejected or conflicting) or
 an explanation does not add up; 2 a usage, key or request error; 3 the server stayed
@@ -7,6 +8,8 @@ unreachable or busy through every retry (rerunning is safe); 130 interrupted (Ct
 
 from __future__ import annotations
 
+import json
+import sys
 from contextlib import contextmanager
 from decimal import Decimal
 from enum import IntEnum, StrEnum
@@ -292,6 +295,113 @@ def _snapshot_of(day_answer: dict, sequence: int) -> dict:
             return snapshot
     count = len(day_answer.get("snapshots", []))
     raise NotFound(f"{day_answer['day']} has no snapshot {sequence} (it has {count}).")
+
+
+PERIODS = (
+    "today, yesterday, last_7_days, last_30_days, this_month, last_month, this_year, last_year"
+)
+# The aggregates API's query fields, as this command's options (to name the one at fault).
+AGGREGATE_OPTIONS = {
+    "metric": "--metric",
+    "period": "--period",
+    "from": "--from",
+    "to": "--to",
+    "source": "--source",
+    "group_by": "--group-by",
+    "as_of": "--as-of",
+    "order": "--order",
+    "limit": "--limit",
+}
+
+
+@app.command()
+def aggregates(
+    metric: Annotated[
+        str | None,
+        typer.Option("--metric", "-m", help="The metric's name (default: the server's default)."),
+    ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            "-p",
+            help="A named range relative to today in the server's reporting time zone: "
+            f"{PERIODS}. Not with --from/--to.",
+        ),
+    ] = None,
+    day_from: Annotated[
+        str | None, typer.Option("--from", help="The first day, YYYY-MM-DD (with --to).")
+    ] = None,
+    day_to: Annotated[
+        str | None, typer.Option("--to", help="The last day, YYYY-MM-DD (inclusive).")
+    ] = None,
+    group_by: Annotated[
+        str | None,
+        typer.Option("--group-by", "-g", help="day, week (ISO), month, year or source."),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help='Only the events of this source ("" for events without one).'),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="The figures as published at this time (ISO 8601 with an offset)."),
+    ] = None,
+    order: Annotated[
+        str | None,
+        typer.Option(help="Group order: key, -key, value or -value (default key)."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="At most this many groups (1-1000).", show_default=False)
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the server's answer as JSON.")
+    ] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print the groups and the total as CSV.")
+    ] = False,
+    url: Url = DEFAULT_URL,
+    key: Key = "",
+    timeout: Timeout = 60.0,
+) -> None:
+    """Total, event count and average of a metric over a period or a range of days, grouped
+    by day, week, month, year or source (--group-by source --order -value --limit 10 ranks
+    sources), now or as published at a time (--as-of)."""
+    if as_json and as_csv:
+        _fail("Choose one of --json and --csv.", ExitCode.USAGE)
+    if period is None and day_from is None and day_to is None:
+        _fail("Give --period, or --from and --to (YYYY-MM-DD).", ExitCode.USAGE)
+    chosen = {
+        "metric": metric,
+        "period": period,
+        "from": day_from,
+        "to": day_to,
+        "source": source,
+        "group_by": group_by,
+        "as_of": as_of,
+        "order": order,
+        "limit": str(limit) if limit is not None else None,
+    }
+    params = {name: value for name, value in chosen.items() if value is not None}
+    with _session(url, key, timeout) as client:
+        try:
+            answer = client.aggregates_get(params=params)
+        except NotFound:
+            _fail(
+                f"{url} has no /api/aggregates/ (a server older than slices and periods).",
+                ExitCode.USAGE,
+            )
+        except ClientError as exc:
+            if exc.status is None or exc.field not in AGGREGATE_OPTIONS:
+                raise
+            _fail(f"{AGGREGATE_OPTIONS[exc.field]}: {exc.detail}", ExitCode.USAGE)
+        unit = answer.get("unit") or client.metric_unit(metric=answer["metric"])
+    if as_json:
+        typer.echo(json.dumps(answer, indent=2))
+    elif as_csv:
+        render.aggregate_csv(sys.stdout, answer, unit=unit)
+    else:
+        render.aggregate_table(_stdout(), answer, unit=unit)
 
 
 if __name__ == "__main__":

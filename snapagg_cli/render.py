@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 from decimal import Decimal
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -118,6 +119,92 @@ def explanation_table(
     console.print(table)
     if len(shown) < len(events):
         console.print(f"... and {len(events) - len(shown):,} more events (--limit 0 shows all).")
+
+
+GROUP_TITLES = {"day": "Day", "week": "Week", "month": "Month", "year": "Year"}
+NO_SOURCE = "(no source)"
+
+
+def aggregate_headline(answer: dict[str, Any], *, unit: str) -> str:
+    total = answer["total"]
+    what = answer["metric"]
+    if answer.get("source") is not None:
+        what += f", source {answer['source'] or NO_SOURCE}"
+    days = (
+        answer["from"] if answer["from"] == answer["to"] else f"{answer['from']} to {answer['to']}"
+    )
+    when = f" as published at {answer['as_of']}" if answer.get("as_of") else ""
+    average = f", average {_with_unit(total['average'], unit)}" if total["average"] else ""
+    return (
+        f"{what} {days}{when}: {_with_unit(total['value'], unit)} "
+        f"({total['status']}) - {total['event_count']:,} events{average}"
+    )
+
+
+def aggregate_table(console: Console, answer: dict[str, Any], *, unit: str) -> None:
+    """The headline, then one row per group and the total in the footer."""
+    console.print(f"[bold]{aggregate_headline(answer, unit=unit)}[/bold]")
+    group_by = answer.get("group_by")
+    if not group_by:
+        return
+    by_source = group_by == "source"
+    in_unit = f" ({unit})" if unit else ""
+    table = Table(show_footer=True)
+    columns = [(GROUP_TITLES.get(group_by, "Source"), "left", "Total")]
+    if not by_source:  # a source group spans the whole range: its days say nothing
+        columns += [("From", "left", answer["from"]), ("To", "left", answer["to"])]
+    total = answer["total"]
+    columns += [
+        (f"Value{in_unit}", "right", total["value"]),
+        ("Events", "right", f"{total['event_count']:,}"),
+        (f"Average{in_unit}", "right", total["average"] or ""),
+        ("Status", "left", total["status"]),
+    ]
+    for name, justify, footer in columns:
+        table.add_column(name, justify=justify, footer=footer)
+    groups = answer.get("groups") or []
+    for group in groups:
+        key = (group["key"] or NO_SOURCE) if by_source else group["key"]
+        days = [] if by_source else [group["from"], group["to"]]
+        table.add_row(
+            key,
+            *days,
+            group["value"],
+            f"{group['event_count']:,}",
+            group["average"] or "",
+            group["status"],
+        )
+    console.print(table)
+    if by_source and not groups:
+        console.print("No source has events in this range.")
+
+
+def aggregate_csv(out: TextIO, answer: dict[str, Any], *, unit: str) -> None:
+    """One line a group, then the total (row "total"); values exactly as the server wrote
+    them. `key` is the day, week, month, year or source name ("" for no source)."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["row", "key", "from", "to", "value", "unit", "event_count", "average", "status"]
+    )
+    rows = [("group", group) for group in answer.get("groups") or []]
+    for row, item in [*rows, ("total", answer["total"])]:
+        writer.writerow(
+            [
+                row,
+                item["key"] if item["key"] is not None else "",
+                item["from"],
+                item["to"],
+                item["value"],
+                unit,
+                item["event_count"],
+                item["average"] if item["average"] is not None else "",
+                item["status"],
+            ]
+        )
+
+
+def _with_unit(value: str, unit: str) -> str:
+    return f"{value} {unit}" if unit else value
 
 
 def _signed(value: str) -> str:

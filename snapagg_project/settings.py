@@ -106,7 +106,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
-    "drf_spectacular_sidecar",  # Swagger UI's files for /api/docs/, served locally
+    "drf_spectacular_sidecar",  # Swagger UI's and Redoc's files (/api/docs/, /api/redoc/)
     "django_celery_beat",
     "django_tables2",
     "aggregation",
@@ -338,6 +338,14 @@ else:
     )
 
 # --- API --------------------------------------------------------------------------------
+# Read APIs (days, aggregates) keep a rendered answer this long in the cache, keyed by the
+# query and the revisions it depends on (common/conditional.py): a new apply or snapshot
+# changes the key at once, so this only bounds memory and the life of a storm's shared
+# answer. 0 turns the cache off (ETags and 304s stay).
+READ_CACHE_SECONDS = env_int("READ_CACHE_SECONDS", 10)
+# Part of every cached read's key (not an environment variable); tests give each test its
+# own.
+READ_CACHE_NAMESPACE = "1"
 # Requests per token on POST /api/events/ (a fixed window in the shared cache); 429 with
 # Retry-After beyond it. "off" disables the limit.
 INGEST_RATE_LIMIT = env_rate("INGEST_RATE_LIMIT", "100/second")
@@ -364,6 +372,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # /api/redoc/ likewise: the sidecar's Redoc bundle, and the system's fonts instead of the
+    # Google Fonts that drf-spectacular's own template loads (templates/api/redoc.html).
+    "REDOC_DIST": "SIDECAR",
+    "REDOC_UI_SETTINGS": {
+        "theme": {
+            "typography": {
+                "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+                "headings": {"fontFamily": "system-ui, -apple-system, 'Segoe UI', sans-serif"},
+                "code": {"fontFamily": "ui-monospace, 'Cascadia Mono', Menlo, monospace"},
+            }
+        },
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     # Several serializers have a field named "status" with different choices: name each set.
     "ENUM_NAME_OVERRIDES": {

@@ -10,6 +10,7 @@ from alerts.views import AlertListView
 from archive.apis import ArchiveRunApi, EventDetailApi
 from events.apis import EventIngestApi, MetricLatenessApi
 from events.views import BatchView, CsvUploadView, EventPostView, IngestResultView
+from snapagg_project.api_docs import LocalRedocView
 from snapshots.apis import DayDetailApi, DayListApi, SnapshotEventsApi
 from snapshots.slice_apis import AggregatesApi, SourceListApi
 from snapshots.views import DayView, SnapshotChangesView
@@ -55,9 +56,18 @@ api_urlpatterns = [
     path(
         "api/docs/",
         SpectacularSwaggerView.as_view(
-            url_name="api-schema", authentication_classes=[], permission_classes=[AllowAny]
+            url_name="api-schema",
+            template_name="api/swagger_ui.html",
+            authentication_classes=[],
+            permission_classes=[AllowAny],
         ),
         name="api-docs",
+    ),
+    # The same schema as one reference page (Redoc), from local files only.
+    path(
+        "api/redoc/",
+        LocalRedocView.as_view(),
+        name="api-redoc",
     ),
 ]
 

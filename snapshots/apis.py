@@ -3,7 +3,10 @@ a time), and the events behind one snapshot's change."""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -31,6 +34,7 @@ from aggregation.apis import (
 from aggregation.models import DayTotal
 from aggregation.selectors import (
     day_source_total_get,
+    day_total_get,
     day_total_list,
     day_total_list_for_source,
     metric_get,
@@ -38,11 +42,12 @@ from aggregation.selectors import (
 )
 from common.api_errors import api_error
 from common.api_schema import error_body, paginated
+from common.conditional import conditional_get
 from common.query_time import query_instant
 from common.serializer_fields import DecimalStringField
 from events.apis import EventOutSerializer
 from events.selectors.events import event_state
-from events.selectors.lateness import day_completeness, days_completeness
+from events.selectors.lateness import days_completeness
 from snapshots.models import Snapshot
 from snapshots.selectors.explanations import contribution_for_event, snapshot_events
 from snapshots.selectors.history import (
@@ -50,6 +55,11 @@ from snapshots.selectors.history import (
     snapshot_as_of,
     snapshot_get,
     snapshot_sources_of,
+)
+from snapshots.selectors.versions import (
+    day_list_version,
+    day_version,
+    snapshot_events_version,
 )
 from snapshots.slice_apis import query_source
 
@@ -61,6 +71,93 @@ SOURCE_PARAMETER = OpenApiParameter(
         "answers zeros."
     ),
 )
+
+
+@dataclass
+class Prepared:
+    """What a read's version function found, for the view: the same `now`, the day loaded
+    once, the completeness profiles queried once."""
+
+    now: Any
+    day_total: DayTotal | None = None
+    metric: Any = None
+    profiles: dict = field(default_factory=dict)
+
+
+def _prepared(request: Request) -> Prepared:
+    prepared = getattr(request, "prepared", None)
+    return prepared if prepared is not None else Prepared(now=timezone.now())
+
+
+def _day_of_path(metric: str, day: str) -> DayTotal | None:
+    try:
+        parsed = dt.date.fromisoformat(day)
+    except ValueError:
+        return None
+    return day_total_get(metric_name=metric, day=parsed)
+
+
+def _query_valid(request: Request) -> bool:
+    """The query parameters the day views refuse with a 400 (no tag for those: not even
+    `If-None-Match: *` may turn them into a 304)."""
+    try:
+        query_source(request)
+    except QueryError:
+        return False
+    as_of = request.query_params.get("as_of")
+    return as_of is None or query_instant(as_of) is not None
+
+
+def _day_version(request: Request, metric: str, day: str, **kwargs: Any) -> tuple | None:
+    day_total = _day_of_path(metric, day)
+    if day_total is None or not _query_valid(request):
+        return None  # the view answers its 400 or 404
+    prepared = Prepared(now=timezone.now(), day_total=day_total)
+    request.prepared = prepared
+    return day_version(day_total=day_total, now=prepared.now, profiles=prepared.profiles)
+
+
+def _snapshot_events_version(
+    request: Request, metric: str, day: str, sequence: int, **kwargs: Any
+) -> tuple | None:
+    day_total = _day_of_path(metric, day)
+    if day_total is None or not _query_valid(request):
+        return None
+    if not 1 <= sequence <= day_total.snapshot_count:  # snapshots are numbered from 1
+        return None
+    request.prepared = Prepared(now=timezone.now(), day_total=day_total)
+    return snapshot_events_version(day_total=day_total)
+
+
+def _day_list_version(request: Request, **kwargs: Any) -> tuple | None:
+    try:
+        day_from, day_to = query_date(request, "from"), query_date(request, "to")
+        query_source(request)
+    except QueryError:
+        return None
+    metric = None
+    metric_name = request.query_params.get("metric")
+    if metric_name:
+        metric = metric_get(name=metric_name)
+        if metric is None:
+            return None
+    prepared = Prepared(now=timezone.now(), metric=metric)
+    request.prepared = prepared
+    return day_list_version(
+        metric=metric,
+        day_from=day_from,
+        day_to=day_to,
+        now=prepared.now,
+        profiles=prepared.profiles,
+    )
+
+
+def _day_from_path(request: Request, metric: str, day: str):
+    """The day the version function loaded, or the path parsed as before."""
+    prepared = getattr(request, "prepared", None)
+    if prepared is not None and prepared.day_total is not None:
+        return prepared.day_total, None
+    return day_from_path(metric, day)
 
 
 class SnapshotEventsApi(APIView):
@@ -77,12 +174,13 @@ class SnapshotEventsApi(APIView):
             "?source=); they sum to it."
         ),
     )
+    @conditional_get(_snapshot_events_version, cache_body=True)
     def get(self, request: Request, metric: str, day: str, sequence: int) -> Response:
         try:
             source = query_source(request)
         except QueryError as exc:
             return query_error(exc)
-        day_total, error = day_from_path(metric, day)
+        day_total, error = _day_from_path(request, metric, day)
         if error is not None:
             return error
         snapshot = snapshot_get(day_total=day_total, sequence=sequence)
@@ -189,15 +287,17 @@ class DayListApi(APIView):
             404: OpenApiResponse(error_body(), description="No such page."),
         },
     )
+    @conditional_get(_day_list_version, cache_body=True)
     def get(self, request: Request) -> Response:
         try:
             day_from, day_to = query_date(request, "from"), query_date(request, "to")
             source = query_source(request)
         except QueryError as exc:
             return query_error(exc)
-        metric = None
+        prepared = _prepared(request)
+        metric = prepared.metric
         metric_name = request.query_params.get("metric")
-        if metric_name:
+        if metric_name and metric is None:
             metric = metric_get(name=metric_name)
             if metric is None:
                 return api_error(
@@ -219,8 +319,8 @@ class DayListApi(APIView):
                     day_total.source_event_count,
                     day_total.source_late_event_count,
                 )
-        now = timezone.now()
-        completeness = days_completeness(day_totals=page, now=now)
+        now = prepared.now
+        completeness = days_completeness(day_totals=page, now=now, profiles=prepared.profiles)
         for day_total in page:
             day_total.completeness = completeness[day_total.pk]
         data = DayTotalSerializer(page, many=True, context={"now": now}).data
@@ -249,20 +349,24 @@ class DayDetailApi(APIView):
             404: OpenApiResponse(error_body(), description="No such day, or no snapshot yet."),
         },
     )
+    @conditional_get(_day_version, cache_body=True)
     def get(self, request: Request, metric: str, day: str) -> Response:
         try:
             source = query_source(request)
         except QueryError as exc:
             return query_error(exc)
-        day_total, error = day_from_path(metric, day)
+        day_total, error = _day_from_path(request, metric, day)
         if error is not None:
             return error
         as_of_raw = request.query_params.get("as_of")
         if as_of_raw is not None:
             return self._as_of(day_total, as_of_raw, source)
-        now = timezone.now()
+        prepared = _prepared(request)
+        now = prepared.now
         # Completeness is the day's, measured before the figures are narrowed to a source.
-        day_total.completeness = day_completeness(day_total=day_total, now=now)
+        day_total.completeness = days_completeness(
+            day_totals=[day_total], now=now, profiles=prepared.profiles
+        )[day_total.pk]
         snapshots = list(day_snapshots(day_total=day_total))
         if source is not None:
             self._restrict(day_total, snapshots, source)

@@ -27,10 +27,16 @@ from aggregation.models import Metric
 from aggregation.periods import MAX_RANGE_DAYS, PERIOD_DESCRIPTIONS, GroupBy, Period, period_range
 from aggregation.selectors import metric_default, metric_get, reporting_timezone, source_list
 from common.api_schema import error_body
+from common.conditional import conditional_get
 from common.db import text_storable
 from common.numbers import decimal_str
 from events.validation import EventFieldError, parse_instant
-from snapshots.selectors.aggregates import Aggregate, AggregateGroup, aggregate_get
+from snapshots.selectors.aggregates import (
+    Aggregate,
+    AggregateGroup,
+    aggregate_get,
+    aggregate_version,
+)
 
 ORDERS = ("key", "-key", "value", "-value")
 MAX_LIMIT = 1000
@@ -248,6 +254,24 @@ AGGREGATE_PARAMETERS = [
 ]
 
 
+def _aggregates_version(request: Request, **kwargs: Any) -> tuple | None:
+    """None for a bad query (the view answers its 400); else the version, with the parsed
+    query and its `now` left for the view."""
+    now = timezone.now()
+    try:
+        query = aggregate_query_parse(request, now)
+    except QueryError:
+        return None
+    request.prepared = (now, query)
+    return aggregate_version(
+        metric=query.metric,
+        day_from=query.day_from,
+        day_to=query.day_to,
+        now=now,
+        as_of=query.as_of,
+    )
+
+
 class AggregatesApi(APIView):
     @extend_schema(
         operation_id="aggregates_retrieve",
@@ -261,12 +285,17 @@ class AggregatesApi(APIView):
             "grouped (group_by=source&order=-value&limit=10 ranks sources), now or as of a time."
         ),
     )
+    @conditional_get(_aggregates_version, cache_body=True)
     def get(self, request: Request) -> Response:
-        now = timezone.now()
-        try:
-            query = aggregate_query_parse(request, now)
-        except QueryError as exc:
-            return query_error(exc)
+        prepared = getattr(request, "prepared", None)
+        if prepared is None:
+            now = timezone.now()
+            try:
+                query = aggregate_query_parse(request, now)
+            except QueryError as exc:
+                return query_error(exc)
+        else:
+            now, query = prepared
         aggregate = aggregate_get(
             metric=query.metric,
             day_from=query.day_from,

@@ -123,7 +123,14 @@ def test_an_apply_over_its_hard_limit_is_killed_its_locks_released_and_it_is_app
     assert not Contribution.objects.filter(batch_id=first.batch_id).exists()
     # The killed process is gone, and so is its database session with its locks: another
     # apply locks the same day total at once (a held lock would fail lock_timeout).
-    assert not children_before & {child.pid for child in worker.children()}
+    # The failure is recorded before the pool has reaped the process and started its
+    # replacement, so wait for the old one to leave rather than looking once.
+    wait_for(
+        lambda: not children_before & {child.pid for child in worker.children()},
+        30,
+        "the killed pool process to be gone",
+        worker,
+    )
     wait_for(lambda: _worker_sessions_in_transaction() == 0, 10, "no session in a transaction")
     with connection.cursor() as cursor:
         cursor.execute("SET lock_timeout = '5s'")

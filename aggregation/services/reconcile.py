@@ -23,7 +23,7 @@ from typing import Protocol
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Sum
 
-from aggregation.models import Contribution, DayTotal, Metric, ReconcileRun
+from aggregation.models import Contribution, DaySourceTotal, DayTotal, Metric, ReconcileRun
 from aggregation.selectors import day_total_list
 from common.numbers import decimal_str
 
@@ -113,6 +113,48 @@ def _contribution_sums(day_totals: QuerySet[DayTotal]) -> dict[int, _Contributio
     return _contribution_sums_sql(contributions)
 
 
+@dataclass(frozen=True)
+class _SourceFigures:
+    value: Decimal = ZERO
+    events: int = 0
+    late: int = 0
+
+
+# (stored in the source total, recomputed from the contributions) by source, per day total.
+_SourcePairs = dict[str, tuple[_SourceFigures, _SourceFigures]]
+
+
+def _source_pairs(day_totals: QuerySet[DayTotal]) -> dict[int, _SourcePairs]:
+    """Each source total next to the sum of the contributions of that source, by day total.
+    A source present on one side only meets zeros on the other."""
+    ids = day_totals.values("pk")
+    stored = {
+        (day_total_id, source): _SourceFigures(value, events, late)
+        for day_total_id, source, value, events, late in DaySourceTotal.objects.filter(
+            day_total_id__in=ids
+        )
+        .order_by()
+        .values_list("day_total_id", "source", "value", "event_count", "late_event_count")
+    }
+    recomputed = {
+        (row["day_total_id"], row["source"]): _SourceFigures(
+            row["total"] or ZERO, row["events"] or 0, row["late"] or 0
+        )
+        for row in Contribution.objects.filter(day_total_id__in=ids)
+        .values("day_total_id", "source")
+        .annotate(total=Sum("value"), events=Sum("event_count"), late=Sum("late_event_count"))
+        .order_by()
+    }
+    pairs: dict[int, _SourcePairs] = {}
+    for key in stored.keys() | recomputed.keys():
+        day_total_id, source = key
+        pairs.setdefault(day_total_id, {})[source] = (
+            stored.get(key, _SourceFigures()),
+            recomputed.get(key, _SourceFigures()),
+        )
+    return pairs
+
+
 def _figure(value: Decimal | int | None) -> str:
     if value is None:
         return "none"
@@ -124,8 +166,10 @@ def _day_checks(
     events: EventFigures,
     contributions: _ContributionSums,
     snapshot: SnapshotFigures | None,
+    sources: _SourcePairs,
 ) -> Iterator[tuple[str, Decimal | int | None, Decimal | int | None]]:
-    """(check, stored, recomputed) for every figure of one day."""
+    """(check, stored, recomputed) for every figure of one day, then of each of its
+    sources (the slices must add up to the day and follow their own contributions)."""
     yield "value = sum of its counted events", day_total.value, events.value
     yield "event count = its counted events", day_total.event_count, events.count
     yield "value = sum of its contributions", day_total.value, contributions.value
@@ -150,6 +194,17 @@ def _day_checks(
         (snapshot.sequence if snapshot else 0),
     )
     yield "last snapshot value = latest snapshot", day_total.snapshot_value, latest_value
+    yield (
+        "value = sum of its sources",
+        day_total.value,
+        sum((stored.value for stored, _ in sources.values()), ZERO),
+    )
+    for source in sorted(sources):
+        stored, recomputed = sources[source]
+        name = f"source {source!r}" if source else "no-source slice"
+        yield f"{name} value = its contributions", stored.value, recomputed.value
+        yield f"{name} event count = its contributions", stored.events, recomputed.events
+        yield f"{name} late events = its contributions", stored.late, recomputed.late
 
 
 def _drift_find(
@@ -161,6 +216,7 @@ def _drift_find(
     event_sums = event_sums_read(ids)
     contribution_sums = _contribution_sums(day_totals)
     latest = latest_snapshots_read(ids)
+    source_pairs = _source_pairs(day_totals)
     checked = 0
     drift: list[Drift] = []
     ordered = day_totals.select_related("metric").order_by("metric__name", "day")
@@ -171,6 +227,7 @@ def _drift_find(
             event_sums.get(day_total.pk, _NoEvents()),
             contribution_sums.get(day_total.pk, _ContributionSums()),
             latest.get(day_total.pk),
+            source_pairs.get(day_total.pk, {}),
         )
         drift.extend(
             Drift(

@@ -293,11 +293,17 @@ def completeness_from_profile(profile: list[float], *, day_end: dt.datetime, now
 
 
 def days_completeness(
-    *, day_totals: Iterable[DayTotal], now: dt.datetime
+    *,
+    day_totals: Iterable[DayTotal],
+    now: dt.datetime,
+    profiles: dict[int, list[float] | None] | None = None,
 ) -> dict[int, float | None]:
-    """day_completeness for many days at once: one profile query per metric shown."""
+    """day_completeness for many days at once: one profile query per metric shown.
+
+    `profiles` (metric id -> arrival profile at `now`), when given, is read and filled: two
+    calls for the same `now` (a read's version, then its answer) share the queries."""
     day_totals = list(day_totals)
-    profiles: dict[int, list[float] | None] = {}
+    profiles = {} if profiles is None else profiles
     result: dict[int, float | None] = {}
     for day_total in day_totals:
         if day_total.status_at(now) == DayStatus.FINAL:

@@ -238,6 +238,57 @@ def aggregate_get(
     )
 
 
+def aggregate_version(
+    *,
+    metric: Metric,
+    day_from: dt.date,
+    day_to: dt.date,
+    now: dt.datetime,
+    as_of: dt.datetime | None = None,
+) -> tuple[object, ...]:
+    """What aggregate_get's answer over this range depends on, as plain values (its ETag
+    and cache key; the query string is added by the caller), in one aggregate query on the
+    day totals of the range.
+
+    Every figure comes from the range's day totals, their per-source totals (moved by the
+    ledger with the day's revision) or their snapshots: a day appearing changes the count
+    and the id sum, an apply the revision sum, a snapshot the snapshot sum (revisions and
+    snapshot counts only grow). Statuses move with time alone: a group's is its last day's,
+    and days turn closed then final in order, so how many days at the end of the range are
+    live and how many provisional gives all of them (computed, no query). The metric's
+    allowed lateness and the reporting zone decide those statuses."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), sum(id), sum(revision), sum(snapshot_count) "
+            "FROM aggregation_daytotal WHERE metric_id = %s AND day BETWEEN %s AND %s",
+            [metric.pk, day_from, day_to],
+        )
+        figures = cursor.fetchone()
+    status_of = _StatusOf(metric, as_of if as_of is not None else now)
+    live = provisional = 0
+    day = day_to
+    while day >= day_from:
+        status = status_of(day)
+        if status == DayStatus.FINAL:
+            break
+        if status == DayStatus.LIVE:
+            live += 1
+        else:
+            provisional += 1
+        day -= dt.timedelta(days=1)
+    return (
+        metric.pk,
+        metric.name,
+        metric.allowed_lateness,
+        str(status_of.tz),
+        day_from,
+        day_to,
+        *figures,
+        live,
+        provisional,
+    )
+
+
 # Each (day, source)'s first published slice in the range: the lowest sequence per pair.
 _FIRST_PUBLISHED = """
 SELECT f.source, sum(f.value) FROM (

@@ -82,6 +82,7 @@ def test_reconcile_reports_a_total_changed_behind_its_back_and_exits_non_zero(hi
     assert _checks(run) == {
         ("default", DAY.isoformat(), "value = sum of its counted events"),
         ("default", DAY.isoformat(), "value = sum of its contributions"),
+        ("default", DAY.isoformat(), "value = sum of its sources"),
     }
     assert ("11.00", "6.00") in {(row["stored"], row["recomputed"]) for row in run.drift}
     table = out.getvalue()
@@ -110,6 +111,43 @@ def test_reconcile_reports_a_snapshot_its_contributions_no_longer_explain(histor
     assert _checks(run) == {
         ("held", DAY.isoformat(), "value = sum of its contributions"),
         ("held", DAY.isoformat(), "latest snapshot = contributions it covers"),
+        ("held", DAY.isoformat(), "no-source slice value = its contributions"),
+    }
+
+
+def test_reconcile_reports_a_source_total_changed_behind_its_back(history):
+    day_total = history.total(DAY)
+    _raw_sql(
+        "UPDATE aggregation_daysourcetotal SET value = value + 3, event_count = event_count + 1 "
+        "WHERE day_total_id = %s",
+        [day_total.pk],
+    )
+
+    run = reconcile_execute(now=DAY_END, trigger=ReconcileTrigger.COMMAND)
+
+    assert _checks(run) == {
+        ("default", DAY.isoformat(), "value = sum of its sources"),
+        ("default", DAY.isoformat(), "no-source slice value = its contributions"),
+        ("default", DAY.isoformat(), "no-source slice event count = its contributions"),
+    }
+    assert ("9.00", "6.00") in {(row["stored"], row["recomputed"]) for row in run.drift}
+
+
+def test_reconcile_reports_a_source_total_missing_or_invented(pipeline):
+    pipeline.post([event("w", T0, "2", source="web"), event("m", T0, "5", source="app")], at=T0)
+    day_total = pipeline.total(DAY)
+    _raw_sql(
+        "UPDATE aggregation_daysourcetotal SET source = 'phantom' "
+        "WHERE day_total_id = %s AND source = 'app'",
+        [day_total.pk],
+    )
+
+    run = reconcile_execute(now=DAY_END, trigger=ReconcileTrigger.COMMAND)
+
+    assert _checks(run) == {
+        ("default", DAY.isoformat(), f"source {name!r} {figure} = its contributions")
+        for name in ("app", "phantom")
+        for figure in ("value", "event count")
     }
 
 

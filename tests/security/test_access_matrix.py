@@ -131,7 +131,7 @@ API_READS = [
     "/api/events/e-1/",
     "/api/metrics/default/lateness/",
 ]
-API_PUBLIC = ["/api/health/", "/api/schema/"]
+API_PUBLIC = ["/api/health/", "/api/schema/", "/api/docs/", "/api/redoc/"]
 
 
 def _api_client(role: str) -> APIClient:

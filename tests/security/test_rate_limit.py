@@ -116,6 +116,27 @@ def test_the_count_is_shared_between_web_processes_through_redis():
     assert statuses == [202, 202, 429]
 
 
+@pytest.mark.redis
+@override_settings(INGEST_RATE_LIMIT=TWO_PER_MINUTE)
+def test_a_windows_counter_in_redis_expires_after_its_window():
+    redis_cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": redis_cache_location(settings.CELERY_BROKER_URL),
+        "KEY_PREFIX": "snapagg-test-expiry",
+    }
+    with override_settings(CACHES={"default": redis_cache}):
+        backend = caches["default"]
+        key = "throttle:test-expiry:window"
+        backend.delete(key)
+
+        counts = [throttling._window_count(key, 60) for _ in range(3)]
+
+        assert counts == [1, 2, 3]
+        full_key = backend.make_and_validate_key(key)
+        assert 0 < backend._cache.get_client(full_key).ttl(full_key) <= 61
+        backend.delete(key)
+
+
 @override_settings(
     INGEST_RATE_LIMIT=TWO_PER_MINUTE,
     CACHES={
