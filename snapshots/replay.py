@@ -239,12 +239,13 @@ _UNKNOWN = object()  # next_final_at not looked up since the last run
 class _CommitGroups:
     """One transaction around the work of several boundaries (see the module docstring).
 
-    Inside a group the services' own atomic blocks take no savepoints when the group is the
-    outermost transaction: a savepoint per service call is a subtransaction, and the day
-    totals that every boundary updates, locked by one subtransaction and checked (FOR KEY
-    SHARE, by each inserted event's foreign key) by another, then carry a multixact that
-    grows with the group; PostgreSQL spent about 40% of its time on it. What each service
-    reads and writes is the same. The price: an error inside a service can no longer be
+    Inside a group apply's and the snapshot run's atomic blocks take no savepoints when the
+    group is the outermost transaction (ingest keeps its own: see `savepoints`). A
+    savepoint per service call is a subtransaction, and the day totals that every boundary
+    updates, locked by one subtransaction and key-share checked (foreign keys) by another,
+    then carry a multixact that grows with the group; PostgreSQL spent about 40% of its
+    time on it before events lost their foreign keys. What each service reads and writes
+    is the same. The price: an error inside apply or the snapshot run can no longer be
     rolled back alone, so it dooms the whole group, which a replay does anyway (the error
     propagates and the group rolls back to the last commit).
     """
@@ -262,6 +263,20 @@ class _CommitGroups:
             # An instance attribute of this connection's features, removed at close.
             connection.features.uses_savepoints = False
             self._no_savepoints = True
+
+    @contextlib.contextmanager
+    def savepoints(self) -> Iterator[None]:
+        """Savepoints as usual for one service call: ingest rolls part of its own work back
+        and tries again (a stale metric table), which needs its savepoint. It locks no day
+        total, so its subtransaction adds nothing to the multixacts."""
+        if not self._no_savepoints:
+            yield
+            return
+        del connection.features.uses_savepoints
+        try:
+            yield
+        finally:
+            connection.features.uses_savepoints = False
 
     def run_done(self) -> None:
         self._runs += 1
@@ -294,12 +309,13 @@ class _Replayer:
         if not group:
             return
         received_at = group[-1].arrival  # the simulated moment the group is posted
-        result = events_ingest(
-            raw_events=[record.raw for record in group],
-            received_at=received_at,
-            channel=IngestChannel.REPLAY,
-            enqueue=False,
-        )
+        with self.commits.savepoints():
+            result = events_ingest(
+                raw_events=[record.raw for record in group],
+                received_at=received_at,
+                channel=IngestChannel.REPLAY,
+                enqueue=False,
+            )
         if result.batch_id is not None and result.accepted:
             batch_apply(batch_id=result.batch_id, now=received_at)
             self.applied_since_run = True
