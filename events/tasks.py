@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
-from events.services.apply import batch_apply, batch_apply_failure_record
+from events.services.apply import batch_apply_failure_record, batches_apply_coalesced
 from events.services.enqueue import APPLY_BATCH_TASK
 from events.services.sweep import batches_requeue_stale
 
@@ -32,15 +32,28 @@ logger = logging.getLogger(__name__)
     soft_time_limit=100,
 )
 def apply_batch(batch_id: int) -> dict[str, int | bool]:
-    """Add one ingest batch to the day totals. Redelivery is harmless: the batch is
-    claimed in the same transaction as the increments, so a second run finds it claimed.
-    If retries run out, the sweeper re-enqueues the batch later."""
+    """Add one ingest batch to the day totals, with other waiting batches in the same
+    transaction (APPLY_COALESCE_MAX_BATCHES / _EVENTS). Redelivery is harmless: the batch is
+    claimed in the same transaction as the increments, so a second run finds it claimed,
+    and so does the task of a batch another task took along. If retries run out, the
+    sweeper re-enqueues the batch later. A failure is noted on this task's own batch: the
+    others it claimed are back to waiting, each with its own task or the sweeper."""
     try:
-        result = batch_apply(batch_id=batch_id, now=timezone.now())
+        result = batches_apply_coalesced(
+            batch_id=batch_id,
+            now=timezone.now(),
+            max_batches=settings.APPLY_COALESCE_MAX_BATCHES,
+            max_events=settings.APPLY_COALESCE_MAX_EVENTS,
+        )
     except Exception as exc:
         batch_apply_failure_record(batch_id=batch_id, error=exc, now=timezone.now())
         raise
-    return {"batch_id": result.batch_id, "applied": result.applied, "events": result.events}
+    return {
+        "batch_id": result.batch_id,
+        "applied": result.applied,
+        "events": result.events,
+        "batches": len(result.batch_ids),
+    }
 
 
 @task_failure.connect
@@ -52,7 +65,8 @@ def record_apply_hard_time_limit(
     for hard time limits since 5.7). The batch row is still locked by the process about
     to be killed, and Celery kills it only after this returns, so the note is written by
     a thread that waits for the lock: once the process is dead its session and locks are
-    gone. The batch stays unapplied and the sweeper re-enqueues it."""
+    gone. The batch stays unapplied and the sweeper re-enqueues it. The note goes on the
+    task's own batch only: the other batches it had claimed roll back to waiting with it."""
     if getattr(sender, "name", None) != APPLY_BATCH_TASK:
         return
     if isinstance(exception, TimeLimitExceeded) and args:

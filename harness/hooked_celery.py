@@ -12,9 +12,9 @@ it forks its pool, so every child has them):
   socket would), so that only the hard time limit can stop it.
 - SNAPAGG_HOOK_APPLY_MARKER_REDIS: a Redis URL; while a process is inside an apply
   transaction (day totals locked, not yet committed) the key `snapagg:applying:<pid>`
-  holds the batch id (set once they are locked, cleared after the last write, before the
-  commit). A process killed there leaves the key behind: proof that a kill landed inside
-  an apply.
+  holds the id of the batch its task was asked for (set once they are locked, cleared
+  after the last write, before the commit). A process killed there leaves the key behind:
+  proof that a kill landed inside an apply.
 """
 
 from __future__ import annotations
@@ -84,26 +84,26 @@ def install_hooks(**kwargs: object) -> None:
 
     original_groups = apply_module._batch_groups_locked
     original_ledger_append = apply_module.ledger_append
-    original_batch_apply = tasks_module.batch_apply
+    original_apply = tasks_module.batches_apply_coalesced
 
-    def batch_groups_locked(batch_id: int):
-        groups = original_groups(batch_id)  # the day totals are locked from here to commit
-        return _inside_apply(batch_id, groups)
+    def batch_groups_locked(batch_ids: list[int]):
+        groups = original_groups(batch_ids)  # the day totals are locked from here to commit
+        return _inside_apply(batch_ids[0], groups)  # the batch the task was asked for
 
     def ledger_append(**kwargs):
         result = original_ledger_append(**kwargs)
         _marker_clear()  # the last write; still before the commit
         return result
 
-    def batch_apply(*, batch_id: int, now):
+    def batches_apply_coalesced(**kwargs):
         try:
-            return original_batch_apply(batch_id=batch_id, now=now)
+            return original_apply(**kwargs)
         finally:
             _marker_clear()
 
     apply_module._batch_groups_locked = batch_groups_locked
     apply_module.ledger_append = ledger_append
-    tasks_module.batch_apply = batch_apply
+    tasks_module.batches_apply_coalesced = batches_apply_coalesced
 
 
 def _inside_apply(batch_id: int, groups):

@@ -232,6 +232,11 @@ INGEST_MAX_FUTURE_SKEW_SECONDS = env_int("INGEST_MAX_FUTURE_SKEW_SECONDS", 3600)
 SNAPSHOT_INTERVAL_SECONDS = env_int("SNAPSHOT_INTERVAL_SECONDS", 300, minimum=1)
 SWEEP_AFTER_SECONDS = env_int("SWEEP_AFTER_SECONDS", 60, minimum=1)
 SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 30, minimum=1)
+# An apply task also claims other batches waiting to be applied (oldest first, those no other
+# apply holds) and applies them in the same transaction, up to these many batches and events in
+# all: a burst of small batches costs one transaction. 1 applies each batch alone.
+APPLY_COALESCE_MAX_BATCHES = env_int("APPLY_COALESCE_MAX_BATCHES", 100, minimum=1)
+APPLY_COALESCE_MAX_EVENTS = env_int("APPLY_COALESCE_MAX_EVENTS", 20_000, minimum=1)
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
 
 # --- Alerts and anomaly flags (docs/operations.md "Alerts") ------------------------------

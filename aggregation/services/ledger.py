@@ -138,8 +138,10 @@ class LedgerEntry:
 
 # Appending the contributions, adding them to their (already locked) day totals and to the
 # per-source totals is one statement: no total can move without the ledger rows that
-# explain it, and the sources of a day always sum to the day. A day total is updated once
-# per statement (its sources summed first): UPDATE ... FROM would apply one row per target.
+# explain it, and the sources of a day always sum to the day. A day total and a source total
+# are each updated once per statement (their contributions summed first): UPDATE ... FROM
+# would apply one row per target, and INSERT ... ON CONFLICT DO UPDATE refuses to touch a
+# row twice (several batches applied together each add to the same source).
 _LEDGER_APPEND = """
 WITH added AS (
     INSERT INTO aggregation_contribution
@@ -150,12 +152,16 @@ WITH added AS (
     FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::numeric[], %s::integer[],
                 %s::integer[], %s::integer[], %s::text[])
          AS c(day_total_id, batch_id, kind, value, events, late, too_late, source)
-    RETURNING id, day_total_id, source, value, event_count, late_event_count,
+    RETURNING id, day_total_id, batch_id, source, value, event_count, late_event_count,
               too_late_event_count
+), per_source AS (
+    SELECT day_total_id, source, sum(value) AS value, sum(event_count) AS event_count,
+           sum(late_event_count) AS late, sum(too_late_event_count) AS too_late
+    FROM added GROUP BY day_total_id, source
 ), per_day AS (
     SELECT day_total_id, sum(value) AS value, sum(event_count) AS event_count,
-           sum(late_event_count) AS late, sum(too_late_event_count) AS too_late
-    FROM added GROUP BY day_total_id
+           sum(late) AS late, sum(too_late) AS too_late
+    FROM per_source GROUP BY day_total_id
 ), totals AS (
     UPDATE aggregation_daytotal d
     SET value = d.value + a.value,
@@ -170,9 +176,8 @@ WITH added AS (
 ), sources AS (
     INSERT INTO aggregation_daysourcetotal
         (day_total_id, metric_id, day, source, value, event_count, late_event_count)
-    SELECT a.day_total_id, t.metric_id, t.day, a.source, a.value, a.event_count,
-           a.late_event_count
-    FROM added a JOIN totals t ON t.id = a.day_total_id
+    SELECT a.day_total_id, t.metric_id, t.day, a.source, a.value, a.event_count, a.late
+    FROM per_source a JOIN totals t ON t.id = a.day_total_id
     ORDER BY a.day_total_id, a.source
     ON CONFLICT (day_total_id, source) DO UPDATE
     SET value = aggregation_daysourcetotal.value + EXCLUDED.value,
@@ -180,17 +185,18 @@ WITH added AS (
         late_event_count = aggregation_daysourcetotal.late_event_count
                            + EXCLUDED.late_event_count
 )
-SELECT day_total_id, source, id FROM added
+SELECT batch_id, day_total_id, source, id FROM added
 """
 
 
 def ledger_append(
     *, entries: Sequence[LedgerEntry], now: dt.datetime
-) -> dict[tuple[int, str], int]:
+) -> dict[tuple[int | None, int, str], int]:
     """Append contributions and add them to their day totals and source totals, in one
-    statement; at most one entry per (day total, source). The caller holds the day totals'
-    locks (day_totals_lock) in its transaction, which also serialises the source totals.
-    Returns the new contribution id by (day total id, source)."""
+    statement; at most one entry per (batch, day total, source), batches applied together
+    each with their own. The caller holds the day totals' locks (day_totals_lock) in its
+    transaction, which also serialises the source totals. Returns the new contribution id
+    by (batch id, day total id, source); the batch id is None for quarantine acceptances."""
     if not entries:
         return {}
     with connection.cursor() as cursor:
@@ -209,7 +215,10 @@ def ledger_append(
                 now,
             ],
         )
-        return {(day_total_id, source): pk for day_total_id, source, pk in cursor.fetchall()}
+        return {
+            (batch_id, day_total_id, source): pk
+            for batch_id, day_total_id, source, pk in cursor.fetchall()
+        }
 
 
 @dataclass(frozen=True)

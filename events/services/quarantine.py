@@ -66,7 +66,7 @@ def quarantine_accept(
                 decided_at=now,
                 decided_by_id=decided_by_id,
                 decision_reason=reason,
-                contribution_id=contribution_ids[slice_key],
+                contribution_id=contribution_ids[(None, *slice_key)],
             )
     return len(held)
 

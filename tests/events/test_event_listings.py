@@ -77,7 +77,7 @@ def test_a_failing_apply_records_its_error_on_the_batch_and_still_raises(pipelin
     def broken(**kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(tasks, "batch_apply", broken)
+    monkeypatch.setattr(tasks, "batches_apply_coalesced", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         tasks.apply_batch(batch_id)
 

@@ -1,6 +1,7 @@
 """Stateful property test: random sequences of ingest (new, duplicate, conflicting events),
-applies in any order (twice, or crashing part-way), snapshot runs at arbitrary times and
-quarantine decisions, checked after every step against a small in-memory model."""
+applies in any order (twice, or crashing part-way; one batch alone, or coalesced with other
+waiting batches under random caps), snapshot runs at arbitrary times and quarantine
+decisions, checked after every step against a small in-memory model."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
 
-from aggregation.models import Contribution, DayTotal
+from aggregation.models import Contribution, DaySourceTotal, DayTotal
 from events.models import (
     Conflict,
     Event,
@@ -33,7 +35,7 @@ from events.models import (
 )
 from events.selectors.events import event_state
 from events.services import apply as services
-from events.services.apply import batch_apply
+from events.services.apply import batch_apply, batches_apply_coalesced
 from events.services.ingest import events_ingest
 from events.services.quarantine import quarantine_accept, quarantine_reject
 from snapshots.models import RunTrigger, Snapshot
@@ -104,6 +106,10 @@ event_specs = st.lists(
 # Steps of events.services.apply.batch_apply, in order: after the claim and the locked grouping,
 # after a day's contribution is worked out, after contributions and totals are written.
 CRASH_POINTS = ["_batch_groups_locked", "_ledger_entry_for", "ledger_append"]
+# A coalescing apply has one more: after the other waiting batches are claimed.
+COALESCED_CRASH_POINTS = ["_claim_others", *CRASH_POINTS]
+# Caps of a coalescing apply: batches in all, events in all (the batch asked for always).
+coalesce_caps = st.tuples(st.sampled_from([1, 2, 3, 100]), st.sampled_from([1, 4, 8, 10**6]))
 
 
 class PipelineMachine(RuleBasedStateMachine):
@@ -116,6 +122,7 @@ class PipelineMachine(RuleBasedStateMachine):
         self.clock = START + dt.timedelta(hours=20)
         self.events: dict[str, ModelEvent] = {}
         self.batches: dict[int, bool] = {}  # batch id -> applied
+        self.batch_sizes: dict[int, int] = {}  # batch id -> events accepted
         self.days: dict[tuple[str, dt.date], ModelDay] = defaultdict(ModelDay)
         self.conflicts = 0
         self.snapshot_rows: dict[int, tuple] = {}
@@ -167,8 +174,15 @@ class PipelineMachine(RuleBasedStateMachine):
         self.conflicts += expected["conflicts"]
         if result.batch_id is not None:
             self.batches[result.batch_id] = not expected["new"]
+            self.batch_sizes[result.batch_id] = len(expected["new"])
         for event_id, (content, arrival) in expected["new"].items():
             self.events[event_id] = ModelEvent(content, arrival, result.batch_id)
+
+    @rule(batches=st.lists(event_specs, min_size=2, max_size=4))
+    def ingest_burst(self, batches: list[list[dict]]) -> None:
+        """Several batches arrive before any is applied: work for a coalescing apply."""
+        for specs in batches:
+            self.ingest(specs)
 
     @rule(data=st.data())
     def apply(self, data: st.DataObject) -> None:
@@ -193,6 +207,56 @@ class PipelineMachine(RuleBasedStateMachine):
         batch_id = data.draw(st.sampled_from(unapplied))
         with _crash_after(point), pytest.raises(Crash):
             batch_apply(batch_id=batch_id, now=self.clock)
+
+    @precondition(lambda self: not all(self.batches.values()))
+    @rule(data=st.data(), caps=coalesce_caps)
+    def apply_coalesced(self, data: st.DataObject, caps: tuple[int, int]) -> None:
+        """The apply task's way: the batch asked for and, if it was waiting, the other
+        waiting batches, oldest first, within the caps, all in one transaction. Mostly a
+        waiting batch; sometimes any (a redelivery, or one another apply took along)."""
+        unapplied = sorted(batch for batch, applied in self.batches.items() if not applied)
+        redelivery = data.draw(st.integers(0, 3)) == 0
+        batch_id = data.draw(st.sampled_from(sorted(self.batches) if redelivery else unapplied))
+        max_batches, max_events = caps
+        expected = self._coalesced_claim(batch_id, max_batches, max_events)
+        result = batches_apply_coalesced(
+            batch_id=batch_id, now=self.clock, max_batches=max_batches, max_events=max_events
+        )
+        assert result.applied == bool(expected)
+        assert list(result.batch_ids) == expected
+        for claimed in expected:
+            self._model_apply(claimed)
+
+    @rule(data=st.data(), caps=coalesce_caps, point=st.sampled_from(COALESCED_CRASH_POINTS))
+    def apply_coalesced_crashing(
+        self, data: st.DataObject, caps: tuple[int, int], point: str
+    ) -> None:
+        """A coalescing apply dies after one of its steps: every batch it claimed rolls
+        back with it, nothing may change, and all of them can still be applied later."""
+        unapplied = sorted(batch for batch, applied in self.batches.items() if not applied)
+        if not unapplied:
+            return
+        batch_id = data.draw(st.sampled_from(unapplied))
+        max_batches, max_events = caps
+        with _crash_after(point), pytest.raises(Crash):
+            batches_apply_coalesced(
+                batch_id=batch_id, now=self.clock, max_batches=max_batches, max_events=max_events
+            )
+
+    def _coalesced_claim(self, batch_id: int, max_batches: int, max_events: int) -> list[int]:
+        """Which batches a coalescing apply takes: none if the one asked for was applied;
+        else it, then the other waiting ones in the order they arrived, while both caps
+        hold (the first that would pass the event cap ends the list)."""
+        if self.batches[batch_id]:
+            return []
+        claimed, events = [batch_id], self.batch_sizes[batch_id]
+        waiting = sorted(b for b, applied in self.batches.items() if not applied and b != batch_id)
+        for other in waiting[: max_batches - 1]:
+            events += self.batch_sizes[other]
+            if events > max_events:
+                break
+            claimed.append(other)
+        return claimed
 
     @rule()
     def snapshot(self) -> None:
@@ -303,6 +367,22 @@ class PipelineMachine(RuleBasedStateMachine):
                 Decimal(0),
             )
             assert contributed == day_total.value
+
+    @invariant()
+    def source_totals_match_the_model(self) -> None:
+        """Each source's slice of a day holds its counted events, whether its batches were
+        applied alone or together (several batches adding to one source in one apply)."""
+        expected: dict[tuple[str, dt.date, str], tuple[Decimal, int]] = {}
+        for event in self.events.values():
+            if event.state == "counted":
+                key = (event.content.metric, event.content.day, event.content.source)
+                value, count = expected.get(key, (Decimal(0), 0))
+                expected[key] = (value + event.content.value, count + 1)
+        stored = {
+            (row.metric.name, row.day, row.source): (row.value, row.event_count)
+            for row in DaySourceTotal.objects.select_related("metric")
+        }
+        assert stored == expected
 
     @invariant()
     def every_event_has_the_state_the_model_expects(self) -> None:
