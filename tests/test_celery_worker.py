@@ -86,3 +86,33 @@ def test_redelivered_tasks_do_not_count_twice(celery_worker_process):
     )
     day_total = DayTotal.objects.get()
     assert (day_total.value, day_total.revision) == (Decimal("3"), 1)
+
+
+def test_one_task_applies_a_burst_of_waiting_batches_and_theirs_do_nothing(
+    celery_worker_process, pipeline
+):
+    from events.tasks import apply_batch
+
+    now = timezone.now()
+    ids = [pipeline.ingest([event(f"burst{n}", now, "2")], now).batch_id for n in range(12)]
+
+    apply_batch.delay(ids[5])  # the others' messages come later (or were lost)
+    wait_for(
+        lambda: not IngestBatch.objects.filter(status=BatchStatus.RECEIVED).exists(),
+        30,
+        "one task to apply every waiting batch",
+        celery_worker_process,
+    )
+    day_total = DayTotal.objects.get()
+    assert (day_total.value, day_total.event_count, day_total.revision) == (Decimal("24"), 12, 1)
+
+    for batch_id in ids:
+        apply_batch.delay(batch_id)
+    wait_for(
+        lambda: celery_worker_process.log().count("succeeded in") >= 13,
+        30,
+        "every batch's own task to run",
+        celery_worker_process,
+    )
+    day_total.refresh_from_db()
+    assert (day_total.value, day_total.revision) == (Decimal("24"), 1)

@@ -13,8 +13,8 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import DataError, connection, transaction
 from django.db import Error as DjangoDatabaseError
-from django.db import InterfaceError, OperationalError, connection, transaction
 
 from aggregation.models import ContributionKind, TooLatePolicy, final_at_sql
 from aggregation.services.ledger import LedgerEntry, day_totals_lock_grouped, ledger_append
@@ -262,15 +262,15 @@ def batches_apply_coalesced(
     disjoint sets; a crash rolls every claimed batch back to waiting. Their own tasks, when
     they run, find them applied and do nothing.
 
-    If the database refuses the combined apply (a numeric overflow on some day, say: an
-    error about the data, not a lost connection), the batch asked for is applied alone, so
-    one batch that cannot be applied does not hold up the others; the error is raised only
-    if it fails alone too.
+    If the database refuses the combined apply for its data (DataError: a day total that
+    would overflow, say), the batch asked for is applied alone, so one batch that cannot be
+    applied does not hold up the others; the error is raised only if it fails alone too.
+    Any other error (a lost connection, a bug) is raised at once.
     """
     try:
         return _batches_apply_once(batch_id, now, max_batches=max_batches, max_events=max_events)
-    except DjangoDatabaseError as exc:
-        if max_batches <= 1 or isinstance(exc, OperationalError | InterfaceError):
+    except DataError as exc:
+        if max_batches <= 1:
             raise
         logger.warning(
             "Applying batch %s with other waiting batches failed (%s: %s); applying it alone",

@@ -14,7 +14,7 @@ from django.db import connection
 
 from aggregation.models import DayTotal
 from events.models import Conflict, IngestBatch
-from events.services.apply import batch_apply
+from events.services.apply import batch_apply, batches_apply_coalesced
 from tests.conftest import T0, event
 from tests.locks import day_totals_locked_elsewhere
 
@@ -63,6 +63,27 @@ def test_ingest_and_apply_send_as_many_statements_for_1000_events_as_for_3(pipel
     assert len(large_ingest) == len(small_ingest) == 1
     assert len(large_apply) == len(small_apply) == 3
     assert DayTotal.objects.get(day=DAY).event_count == 1 + 1 + 334
+
+
+@pytest.mark.django_db
+def test_a_coalescing_apply_sends_as_many_statements_for_20_batches_as_for_1(pipeline):
+    pipeline.post(batch("warm", 3), at=T0)
+    alone = pipeline.ingest(batch("alone", 100), at=T0)
+    with statements_sent() as one_batch:
+        batches_apply_coalesced(
+            batch_id=alone.batch_id, now=T0, max_batches=100, max_events=100_000
+        )
+    many = [pipeline.ingest(batch(f"many{n}", 100), at=T0).batch_id for n in range(20)]
+
+    with statements_sent() as twenty_batches:
+        result = batches_apply_coalesced(
+            batch_id=many[0], now=T0, max_batches=100, max_events=100_000
+        )
+
+    assert result.batch_ids == tuple(many)
+    # claim, claim the others, groups (locking the day totals), contributions + totals.
+    assert len(twenty_batches) == len(one_batch) == 4
+    assert DayTotal.objects.get(day=DAY).revision == 1 + 1 + 1
 
 
 @pytest.mark.django_db
