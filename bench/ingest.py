@@ -292,6 +292,19 @@ def rate_limit_note(limit: str) -> str:
     )
 
 
+def coalesce_note() -> str:
+    """What the report says about coalesced applies during the run."""
+    from django.conf import settings
+
+    batches, events = settings.APPLY_COALESCE_MAX_BATCHES, settings.APPLY_COALESCE_MAX_EVENTS
+    if batches <= 1:
+        return "Apply coalescing: off (APPLY_COALESCE_MAX_BATCHES=1): one batch per apply."
+    return (
+        f"Apply coalescing: on, an apply task takes up to {batches} waiting batches and "
+        f"{events:,} events in one transaction (APPLY_COALESCE_MAX_BATCHES / _EVENTS)."
+    )
+
+
 def _report(
     phases: list[Phase], latency: Phase, spans: list[Phase], raw_rates: list[float], args, peaks
 ) -> Report:
@@ -347,6 +360,7 @@ def _report(
         "is warmed up first (URL configuration, views, connections) with requests that "
         "store nothing.",
         rate_limit_note(os.environ.get("INGEST_RATE_LIMIT", "")),
+        coalesce_note(),
         "Accepted = first send to last 202; applied = first send to the last apply "
         "(max day_total.last_applied_at) once every event is counted. Ratios use applied.",
         "Raw baseline: one connection, binary parameters, a scratch table with the same "
