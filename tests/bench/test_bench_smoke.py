@@ -55,6 +55,11 @@ SMOKE_RUNS = [
         id="ingest",
     ),
     pytest.param(
+        ["bench.apply_burst", "--batches", "40", "--size", "5", "--rounds", "1"],
+        marks=pytest.mark.redis,
+        id="apply_burst",
+    ),
+    pytest.param(
         [
             "bench.read_storm",
             "--clients",
@@ -89,3 +94,4 @@ def test_benchmark_command_runs_and_prints_its_figures(command):
     assert "Peak memory" in done.stdout
     if command[0] == "bench.ingest":
         assert "Ingest rate limit: on" in done.stdout
+        assert "Apply coalescing: on" in done.stdout
