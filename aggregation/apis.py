@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.validators import RegexValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -120,9 +121,14 @@ class MetricListApi(APIView):
 MAX_LATENESS_SECONDS = 366 * 86400
 
 
+# DRF's CharField refuses NUL characters (PostgreSQL text holds none); the pattern says so
+# in the schema too.
+_NO_NUL = RegexValidator(r"^[^\x00]*$", "Null characters are not allowed.")
+
+
 class MetricPatchSerializer(serializers.Serializer):
-    description = serializers.CharField(allow_blank=True, max_length=10_000)
-    unit = serializers.CharField(allow_blank=True, max_length=32)
+    description = serializers.CharField(allow_blank=True, max_length=10_000, validators=[_NO_NUL])
+    unit = serializers.CharField(allow_blank=True, max_length=32, validators=[_NO_NUL])
     allowed_lateness_seconds = serializers.IntegerField(min_value=0, max_value=MAX_LATENESS_SECONDS)
     too_late_policy = serializers.ChoiceField(choices=TooLatePolicy.choices)
     raw_retention_days = serializers.IntegerField(min_value=1, max_value=100_000, allow_null=True)

@@ -28,6 +28,8 @@ def _deadlocking_once(monkeypatch, times: int = 1) -> list[int]:
         return result
 
     monkeypatch.setattr(ingest_service, "_batch_store", store)
+    # A metric table kept from an earlier test would be re-read once more (one more call).
+    monkeypatch.setattr(ingest_service, "_metric_table", None)
     return calls
 
 
