@@ -44,8 +44,8 @@ def test_demo_data_writes_the_same_log_for_the_same_seed(tmp_path):
 
 
 @pytest.fixture
-def demo_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(demo_setup, "CREDENTIALS_FILE", tmp_path / "credentials.txt")
+def demo_files(tmp_path, monkeypatch, settings):
+    settings.VAR_DIR = tmp_path
     monkeypatch.setattr(demo_setup, "DEMO_LOG", tmp_path / "demo-events.csv")
 
 
