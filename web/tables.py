@@ -14,7 +14,7 @@ from aggregation.descriptions import completeness_sentence, day_badge
 from aggregation.models import DayTotal
 from aggregation.templatetags.snapagg import badge_html, change_html, time_html
 from common.formatting import day_text, figure, signed_figure
-from common.tables import NUMBER, TEXT, PageTable
+from common.tables import NUMBER, NUMBER_LONG_HEADER, TEXT, PageTable
 from events.selectors.lateness import arrival_profile, completeness_from_profile
 from snapshots.descriptions import REASON_WORDS
 from snapshots.models import SnapshotReason
@@ -29,7 +29,9 @@ class DayTotalTable(PageTable):
     day = tables.Column(verbose_name="Day", attrs=TEXT)
     value = tables.Column(verbose_name="Value", attrs=NUMBER)
     status = tables.Column(verbose_name="Status", empty_values=(), orderable=False, accessor="pk")
-    after_end_change = tables.Column(verbose_name="Changed after the day ended", attrs=NUMBER)
+    after_end_change = tables.Column(
+        verbose_name="Changed after the day ended", attrs=NUMBER_LONG_HEADER
+    )
     snapshot_count = tables.Column(verbose_name="Snapshots", attrs=NUMBER)
     last_change_at = tables.Column(verbose_name="Last change", attrs=TEXT)
     event_count = tables.Column(verbose_name="Events", attrs=NUMBER)
@@ -38,7 +40,7 @@ class DayTotalTable(PageTable):
         empty_values=(),
         orderable=False,
         accessor="pk",
-        attrs=NUMBER,
+        attrs=NUMBER_LONG_HEADER,
     )
 
     class Meta(PageTable.Meta):
