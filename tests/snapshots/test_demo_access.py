@@ -105,3 +105,18 @@ def test_demo_credentials_without_a_file_says_how_to_make_one():
     out = StringIO()
     call_command("demo_credentials", stdout=out)
     assert "run `manage.py demo_setup`" in out.getvalue()
+
+
+def test_every_procfile_line_execs_and_the_credentials_process_stays_up():
+    """honcho runs each line through a shell and stops every process when one exits: each
+    line `exec`s (so Ctrl-C reaches the program itself), and the credentials process ends
+    by exec'ing a sleep instead of exiting after it printed."""
+    from tests.conftest import PROJECT_ROOT
+
+    lines = dict(
+        line.split(":", 1) for line in (PROJECT_ROOT / "Procfile").read_text().splitlines()
+    )
+    assert all(command.strip().startswith("exec ") for command in lines.values())
+    credentials = lines["credentials"]
+    assert "manage.py demo_credentials --wait;" in credentials
+    assert credentials.strip().endswith("exec sleep infinity'")
