@@ -2,8 +2,8 @@
 
 `make run` prints them last (the Procfile's `credentials` process, once the site answers),
 so they do not scroll away under the servers' output. The file is named after the database
-and records it, and a stored password is used only after checking it against that
-database's user: switching databases never shows a password that does not work.
+and records it, and a stored password (or key) is used only after checking it against that
+database: switching databases never shows a password that does not work.
 """
 
 from __future__ import annotations
@@ -47,14 +47,14 @@ class DemoAccess:
 
 
 def database_label() -> str:
-    """ "snapagg_demo on 127.0.0.1:5432": which database the credentials belong to."""
-    db = settings.DATABASES["default"]
-    where = f"{db.get('HOST') or 'local socket'}:{db.get('PORT') or 5432}"
-    return f"{db['NAME']} on {where}"
+    """The database the credentials belong to, by name: the embedded server's socket folder
+    and port may change between runs, and a stored password is checked before it is shown
+    anyway, so two servers with a database of the same name cannot mislead."""
+    return str(settings.DATABASES["default"]["NAME"])
 
 
 def demo_access_path() -> Path:
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(settings.DATABASES["default"]["NAME"]))
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", database_label())
     return settings.VAR_DIR / f"demo-credentials-{name}.txt"
 
 

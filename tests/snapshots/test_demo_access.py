@@ -51,7 +51,7 @@ def test_a_file_from_another_database_is_replaced_by_working_credentials():
     _setup()
     old = demo_access_read()
     path = demo_access_path()
-    path.write_text(path.read_text().replace(old.database, "other on db.example:5432"))
+    path.write_text(path.read_text().replace(f"database: {old.database}", "database: other"))
     assert demo_access_read() is None  # not this database's
 
     _setup()
