@@ -141,9 +141,9 @@ def aggregate_headline(answer: dict[str, Any], *, unit: str) -> str:
         answer["from"] if answer["from"] == answer["to"] else f"{answer['from']} to {answer['to']}"
     )
     when = f" as published at {answer['as_of']}" if answer.get("as_of") else ""
-    average = f", average {_with_unit(total['average'], unit)}" if total["average"] else ""
+    average = f", average {with_unit(total['average'], unit)}" if total["average"] else ""
     return (
-        f"{what} {days}{when}: {_with_unit(total['value'], unit)} "
+        f"{what} {days}{when}: {with_unit(total['value'], unit)} "
         f"({total['status']}) - {total['event_count']:,} events{average}"
     )
 
@@ -208,10 +208,6 @@ def aggregate_csv(out: TextIO, answer: dict[str, Any], *, unit: str) -> None:
                 item["status"],
             ]
         )
-
-
-def _with_unit(value: str, unit: str) -> str:
-    return f"{value} {unit}" if unit else value
 
 
 def _signed(value: str) -> str:
