@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import socket
+import threading
 from io import StringIO
 
 import pytest
@@ -92,13 +95,32 @@ def test_demo_credentials_prints_them_and_says_when_the_site_never_answered():
     assert access.text() in out.getvalue()
 
 
-def test_demo_credentials_wait_for_a_site_with_a_worker(live_server, monkeypatch):
-    from snapshots.management.commands import demo_credentials
+def test_demo_credentials_wait_for_a_site_with_a_worker():
+    from snapshots.management.commands.demo_credentials import site_ready
 
-    call_command("demo_setup", no_data=True, url=live_server.url, stdout=StringIO())
-    assert not demo_credentials.site_ready(live_server.url)  # up, but no worker answering
-    monkeypatch.setattr("web.apis.workers_alive", lambda now: ["celery@test"])
-    assert demo_credentials.site_ready(live_server.url)
+    workers = []
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"database": "ok", "workers": len(workers)}).encode()
+            self.send_response(200 if self.path == "/api/health/" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        site = f"http://127.0.0.1:{server.server_address[1]}"
+        assert not site_ready(site)  # up, but no worker answering
+        workers.append("celery@test")
+        assert site_ready(site)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_demo_credentials_without_a_file_says_how_to_make_one():
