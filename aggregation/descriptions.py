@@ -83,7 +83,8 @@ def unpublished_sentence(day_total: DayTotal, published_events: int) -> str | No
     if not pending and not change:
         return None
     return (
-        f"The value includes {signed_figure(change)} from {plural(pending, 'event')} that "
+        f"The value includes {signed_figure(change, day_total.metric.unit)} from "
+        f"{plural(pending, 'event')} that "
         "arrived after the last snapshot; the next snapshot run will record them."
     )
 

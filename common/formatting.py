@@ -9,18 +9,24 @@ from decimal import Decimal
 from common.numbers import decimal_str
 
 
-def figure(value: Decimal) -> str:
-    """1234567.5 -> "1,234,567.50" (exact: no rounding, no float)."""
+def figure(value: Decimal, unit: str = "") -> str:
+    """1234567.5 -> "1,234,567.50" (exact: no rounding, no float); with a unit,
+    "1,234,567.50 EUR" (a no-break space: the unit never wraps away from its number)."""
     text = decimal_str(value)
     sign, text = ("-", text[1:]) if text.startswith("-") else ("", text)
     whole, fraction = text.split(".")
-    return f"{sign}{int(whole):,}.{fraction}"
+    return with_unit(f"{sign}{int(whole):,}.{fraction}", unit)
 
 
-def signed_figure(value: Decimal) -> str:
-    """+1,234.00, -5.50 (with a real minus sign), +0.00."""
-    text = figure(value)
+def signed_figure(value: Decimal, unit: str = "") -> str:
+    """+1,234.00, -5.50 (with a real minus sign), +0.00; with a unit, "+1,234.00 EUR"."""
+    text = figure(value, unit)
     return f"\N{MINUS SIGN}{text[1:]}" if text.startswith("-") else f"+{text}"
+
+
+def with_unit(number: str, unit: str) -> str:
+    """A formatted number followed by its metric's unit; no unit: the number alone."""
+    return f"{number}\N{NO-BREAK SPACE}{unit}" if unit else number
 
 
 def zone_time(instant: dt.datetime, *, tz: dt.tzinfo, year: int | None = None) -> str:

@@ -16,14 +16,17 @@ def _label(bound_column) -> str:
     return str(bound_column.header)
 
 
-def cell_attrs(*, numeric: bool = False) -> dict:
-    """Column attrs (a column's own `td` replaces the table's, so the label is repeated)."""
+def cell_attrs(*, numeric: bool = False, wrap_header: bool = False) -> dict:
+    """Column attrs (a column's own `td` replaces the table's, so the label is repeated).
+    `wrap_header`: a long header may take two lines, so a wide table fits the page."""
     css = {"class": "num"} if numeric else {}
-    return {"th": {"scope": "col", **css}, "td": {"data-label": _label, **css}, "tf": css}
+    header = {"class": " ".join(filter(None, [css.get("class"), "wrap"]))} if wrap_header else css
+    return {"th": {"scope": "col", **header}, "td": {"data-label": _label, **css}, "tf": css}
 
 
 NUMBER = cell_attrs(numeric=True)
 TEXT = cell_attrs()
+NUMBER_LONG_HEADER = cell_attrs(numeric=True, wrap_header=True)
 
 
 class PageTable(tables.Table):

@@ -215,7 +215,7 @@ def _post_report(tally: UploadTally, rejected_path: Path, *, partial: bool = Fal
 
 @app.command()
 def day(
-    metric: Annotated[str, typer.Argument(help="The metric's name, e.g. default.")],
+    metric: Annotated[str, typer.Argument(help="The metric's name, e.g. orders.")],
     day: Annotated[str, typer.Argument(help="The day, as YYYY-MM-DD.")],
     as_of: Annotated[
         str | None,
@@ -236,12 +236,13 @@ def day(
             answer = client.day_get(metric=metric, day=day, params=params or None)
         except NotFound as exc:
             _fail(exc.detail, ExitCode.USAGE)
+        unit = client.metric_unit(metric=metric)
     console = _stdout()
     if as_of:
-        render.day_as_of(console, answer)
+        render.day_as_of(console, answer, unit)
         return
-    render.day_headline(console, answer)
-    render.snapshot_table(console, answer)
+    render.day_headline(console, answer, unit)
+    render.snapshot_table(console, answer, unit)
 
 
 def _require_parameter(client: SnapaggClient, name: str) -> None:
@@ -273,15 +274,19 @@ def explain(
             events = list(client.snapshot_events(metric=metric, day=day, sequence=sequence))
         except NotFound as exc:
             _fail(exc.detail, ExitCode.USAGE)
+        unit = client.metric_unit(metric=metric)
     console = _stdout()
     title = (
-        f"Snapshot {sequence} of {metric} {day}: {snapshot['value']} "
+        f"Snapshot {sequence} of {metric} {day}: {render.with_unit(snapshot['value'], unit)} "
         f"({snapshot['reason']}, taken at {snapshot['taken_at']})"
     )
-    render.explanation_table(console, events, limit=limit, title=title)
+    render.explanation_table(console, events, limit=limit, title=title, unit=unit)
     total = sum((Decimal(event["value"]) for event in events), Decimal(0))
     change = Decimal(snapshot["change"])
-    summary = f"{len(events):,} events sum to {total}; the snapshot changed the day by {change}"
+    summary = (
+        f"{len(events):,} events sum to {render.with_unit(str(total), unit)}; the snapshot "
+        f"changed the day by {render.with_unit(str(change), unit)}"
+    )
     if total == change and len(events) == snapshot["change_events"]:
         console.print(f"[green]{summary}: they match.[/green]")
         return

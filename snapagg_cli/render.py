@@ -35,9 +35,15 @@ def rejections(console: Console, tally: UploadTally) -> None:
         console.print(f"  ... and {len(ordered) - SHOWN_REJECTIONS:,} more")
 
 
-def day_headline(console: Console, day: dict[str, Any]) -> None:
+def with_unit(value: str, unit: str) -> str:
+    """ "22.75 EUR"; without a unit, the value alone."""
+    return f"{value} {unit}" if unit else value
+
+
+def day_headline(console: Console, day: dict[str, Any], unit: str = "") -> None:
     console.print(
-        f"[bold]{day['metric']} {day['day']}: {day['value']}[/bold] ({day['status']})"
+        f"[bold]{day['metric']} {day['day']}: {with_unit(day['value'], unit)}[/bold] "
+        f"({day['status']})"
         f" - {day['snapshot_count']} snapshot{'s' if day['snapshot_count'] != 1 else ''},"
         f" {day['event_count']:,} events ({day['late_event_count']:,} late)"
     )
@@ -48,13 +54,13 @@ def day_headline(console: Console, day: dict[str, Any]) -> None:
         last = snapshots[-1]
         console.print(
             f"The total includes events not in a snapshot yet; snapshot {last['sequence']} "
-            f"shows {last['value']}."
+            f"shows {with_unit(last['value'], unit)}."
         )
     elif not snapshots:
         console.print("No snapshot of this day yet.")
 
 
-def snapshot_table(console: Console, day: dict[str, Any]) -> None:
+def snapshot_table(console: Console, day: dict[str, Any], unit: str = "") -> None:
     snapshots = day.get("snapshots") or []
     if not snapshots:
         return
@@ -62,8 +68,8 @@ def snapshot_table(console: Console, day: dict[str, Any]) -> None:
     for name, justify in [
         ("#", "right"),
         ("Taken at", "left"),
-        ("Value", "right"),
-        ("Change", "right"),
+        (f"Value ({unit})" if unit else "Value", "right"),
+        (f"Change ({unit})" if unit else "Change", "right"),
         ("Events", "right"),
         ("Changed by", "right"),
         ("Late", "right"),
@@ -86,22 +92,23 @@ def snapshot_table(console: Console, day: dict[str, Any]) -> None:
     console.print(table)
 
 
-def day_as_of(console: Console, answer: dict[str, Any]) -> None:
+def day_as_of(console: Console, answer: dict[str, Any], unit: str = "") -> None:
     console.print(
         f"[bold]{answer['metric']} {answer['day']} as of {answer['as_of']}: "
-        f"{answer['value']}[/bold] (snapshot {answer['sequence']}, taken at {answer['taken_at']})"
+        f"{with_unit(answer['value'], unit)}[/bold] (snapshot {answer['sequence']}, "
+        f"taken at {answer['taken_at']})"
     )
 
 
 def explanation_table(
-    console: Console, events: list[dict[str, Any]], *, limit: int, title: str
+    console: Console, events: list[dict[str, Any]], *, limit: int, title: str, unit: str = ""
 ) -> None:
     table = Table(title=title, title_justify="left")
     for name, justify in [
         ("Event id", "left"),
         ("Event time", "left"),
         ("Arrived", "left"),
-        ("Value", "right"),
+        (f"Value ({unit})" if unit else "Value", "right"),
         ("Source", "left"),
         ("Late", "left"),
     ]:
@@ -134,9 +141,9 @@ def aggregate_headline(answer: dict[str, Any], *, unit: str) -> str:
         answer["from"] if answer["from"] == answer["to"] else f"{answer['from']} to {answer['to']}"
     )
     when = f" as published at {answer['as_of']}" if answer.get("as_of") else ""
-    average = f", average {_with_unit(total['average'], unit)}" if total["average"] else ""
+    average = f", average {with_unit(total['average'], unit)}" if total["average"] else ""
     return (
-        f"{what} {days}{when}: {_with_unit(total['value'], unit)} "
+        f"{what} {days}{when}: {with_unit(total['value'], unit)} "
         f"({total['status']}) - {total['event_count']:,} events{average}"
     )
 
@@ -201,10 +208,6 @@ def aggregate_csv(out: TextIO, answer: dict[str, Any], *, unit: str) -> None:
                 item["status"],
             ]
         )
-
-
-def _with_unit(value: str, unit: str) -> str:
-    return f"{value} {unit}" if unit else value
 
 
 def _signed(value: str) -> str:

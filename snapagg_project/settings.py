@@ -262,6 +262,8 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 ANOMALY_THRESHOLD = env_str("ANOMALY_THRESHOLD", "3.5")
 if not re.fullmatch(r"\d+(\.\d+)?", ANOMALY_THRESHOLD):
     raise ImproperlyConfigured(f"ANOMALY_THRESHOLD must be a number, got {ANOMALY_THRESHOLD!r}")
+# Both count a metric's days with late corrections (snapshots/services/anomaly.py): no flag
+# before MIN_HISTORY of them; each correction is compared with the last HISTORY_SIZE.
 ANOMALY_MIN_HISTORY = env_int("ANOMALY_MIN_HISTORY", 10, minimum=1)
 ANOMALY_HISTORY_SIZE = env_int("ANOMALY_HISTORY_SIZE", 100, minimum=1)
 

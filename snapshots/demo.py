@@ -1,10 +1,12 @@
-"""A demo event log that tells the late-data story, and the metric it needs.
+"""A demo event log that tells the late-data story, and the metrics it needs.
 
 Sources behave as they do in life: web events arrive within seconds, mobile ones within
 minutes to hours (a few phones are offline until the next day), the partner sends each day
-as one file the next morning. One day has a flash sale. About 3% of events are sent twice,
-a few are sent again with a different value (conflicts), and a handful arrive after their
-day was final: three orders (the day is restated) and four sign-ups (held in quarantine).
+as one file the next morning. One day has a flash sale, on the web and at the partner, whose
+file the next morning is several times the usual (the one unusually large late correction).
+About 3% of events are sent twice, a few are sent again with a different value (conflicts),
+and a handful arrive after their day was final: three orders (the day is restated) and four
+sign-ups (held in quarantine).
 
 Everything is drawn from one seeded generator in a fixed order: the same seed, number of
 days and end time write the same file, byte for byte.
@@ -24,6 +26,8 @@ from aggregation.calendar import day_end, day_start
 from aggregation.models import Metric, TooLatePolicy
 
 LOG_COLUMNS = ["event_id", "event_time", "arrival_time", "value", "metric", "source"]
+ORDERS = "orders"
+ORDERS_UNIT = "EUR"
 SIGNUPS = "signups"
 # Share of a day's events in each hour: quiet nights, busy evenings.
 HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 3, 5, 6, 6, 6, 6, 7, 6, 6, 6, 6, 7, 8, 9, 9, 7, 4, 2]
@@ -37,7 +41,22 @@ QUARANTINED_DAYS_AGO = (4, 9)
 
 
 def demo_metrics_ensure() -> None:
-    """The sign-ups metric: short allowed lateness, too-late events held for review."""
+    """The demo's metrics: orders (in EUR; the default metric, so events that name no metric
+    count there) and sign-ups (short allowed lateness, too-late events held for review).
+
+    The first migrate creates the default metric as "default"; while nothing was counted in
+    it, the demo renames it to what it holds. A default metric already in use stays as it is
+    and orders get a metric of their own."""
+    orders = {"description": "Orders placed, in euros.", "unit": ORDERS_UNIT}
+    unused_default = Metric.objects.filter(
+        is_default=True, name="default", day_totals__isnull=True
+    ).first()
+    if unused_default is not None and not Metric.objects.filter(name=ORDERS).exists():
+        for field, value in {"name": ORDERS, **orders}.items():
+            setattr(unused_default, field, value)
+        unused_default.save(update_fields=["name", *orders])
+    else:
+        Metric.objects.get_or_create(name=ORDERS, defaults=orders)
     Metric.objects.get_or_create(
         name=SIGNUPS,
         defaults={
@@ -54,7 +73,7 @@ class DemoEvent:
     event_time: dt.datetime
     arrival_time: dt.datetime
     value: str
-    metric: str  # "" = the default metric
+    metric: str
     source: str
 
     def row(self) -> list[str]:
@@ -84,8 +103,10 @@ class _DemoGenerator:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
         # The shops and e-mail sources draw from their own stream, so the web, mobile and
-        # partner events of a seed stay what they were before those sources existed.
+        # partner events of a seed stay what they were before those sources existed; the
+        # partner's flash-sale orders have a stream of their own for the same reason.
         self.more_rng = random.Random(seed + 1)
+        self.sale_rng = random.Random(seed + 2)
 
     def _moment(
         self, plan: _DayPlan, hours: range | None = None, rng: random.Random | None = None
@@ -115,7 +136,7 @@ class _DemoGenerator:
                 event_time,
                 event_time + dt.timedelta(seconds=self.rng.uniform(0.2, 40)),
                 self.rng.choice(ORDER_PRICES),
-                "",
+                ORDERS,
                 "web",
             )
         if plan.days_ago == FLASH_SALE_DAYS_AGO:
@@ -126,7 +147,7 @@ class _DemoGenerator:
                     event_time,
                     event_time + dt.timedelta(seconds=self.rng.uniform(0.2, 90)),
                     self.rng.choice(ORDER_PRICES[:4]),
-                    "",
+                    ORDERS,
                     "web",
                 )
         for n in range(self.rng.randint(20, 30)):
@@ -136,7 +157,7 @@ class _DemoGenerator:
                 event_time,
                 self._mobile_delay(plan, event_time),
                 self.rng.choice(ORDER_PRICES),
-                "",
+                ORDERS,
                 "mobile",
             )
         batch_at = plan.end + dt.timedelta(hours=6)  # the partner's file, next morning
@@ -146,10 +167,28 @@ class _DemoGenerator:
                 self._moment(plan),
                 batch_at + dt.timedelta(seconds=n),
                 self.rng.choice(PARTNER_PRICES),
-                "",
+                ORDERS,
                 "partner",
             )
+        if plan.days_ago == FLASH_SALE_DAYS_AGO:
+            yield from self._partner_sale(plan, stamp, batch_at)
         yield from self._shops_and_email(plan, stamp)
+
+    def _partner_sale(
+        self, plan: _DayPlan, stamp: str, batch_at: dt.datetime
+    ) -> Iterator[DemoEvent]:
+        """The partner ran the flash sale too: its next-morning file is several times the
+        usual, the one late correction of the demo that is unusually large."""
+        rng = self.sale_rng
+        for n in range(100, 100 + rng.randint(40, 50)):
+            yield DemoEvent(
+                f"partner-{stamp}-{n:04d}",
+                self._moment(plan, hours=range(18, 21), rng=rng),
+                batch_at + dt.timedelta(seconds=n),
+                rng.choice(PARTNER_PRICES),
+                ORDERS,
+                "partner",
+            )
 
     def _shops_and_email(self, plan: _DayPlan, stamp: str) -> Iterator[DemoEvent]:
         """Two more sources with their own lateness: the shops' tills upload at the next
@@ -163,7 +202,7 @@ class _DemoGenerator:
                 event_time,
                 next_hour + dt.timedelta(hours=1, seconds=rng.uniform(5, 300)),
                 rng.choice(ORDER_PRICES),
-                "",
+                ORDERS,
                 "store",
             )
         for n in range(rng.randint(4, 8)):
@@ -173,7 +212,7 @@ class _DemoGenerator:
                 event_time,
                 event_time + dt.timedelta(hours=rng.uniform(2, 10)),
                 rng.choice(ORDER_PRICES),
-                "",
+                ORDERS,
                 "email",
             )
 
@@ -202,7 +241,7 @@ class _DemoGenerator:
                     self._moment(plan),
                     plan.end + dt.timedelta(days=2, hours=9, minutes=n),
                     self.rng.choice(ORDER_PRICES),
-                    "",
+                    ORDERS,
                     "mobile",
                 )
         if plan.days_ago in QUARANTINED_DAYS_AGO:

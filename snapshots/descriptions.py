@@ -27,10 +27,11 @@ def _arrivals(snapshot: Snapshot, kind: str, count: int) -> str:
     return f"{plural(snapshot.change_events, 'event')} arrived, {count:,} of them {kind}"
 
 
-def snapshot_explanation(snapshot: Snapshot) -> str:
+def snapshot_explanation(snapshot: Snapshot, unit: str = "") -> str:
+    """The sentence for one snapshot; values carry `unit`, the metric's unit."""
     if snapshot.reason == SnapshotReason.FIRST:
         return (
-            f"First snapshot of the day: {figure(snapshot.value)} from "
+            f"First snapshot of the day: {figure(snapshot.value, unit)} from "
             f"{plural(snapshot.change_events, 'event')}."
         )
     if snapshot.reason == SnapshotReason.FINAL:
@@ -44,4 +45,4 @@ def snapshot_explanation(snapshot: Snapshot) -> str:
         moved = f"because {plural(snapshot.change_events, 'new event')} arrived"
     if not snapshot.change:
         return f"No net change {moved.replace('because', 'although', 1)}, adding up to zero."
-    return f"Changed by {signed_figure(snapshot.change)} {moved}."
+    return f"Changed by {signed_figure(snapshot.change, unit)} {moved}."

@@ -53,13 +53,16 @@ class SnapshotTable(PageTable):
         empty_text = "No snapshot has been taken of this day yet."
         orderable = False
 
-    def __init__(self, *args, metric_name: str, as_of_pk: int | None = None, **kwargs) -> None:
+    def __init__(
+        self, *args, metric_name: str, unit: str = "", as_of_pk: int | None = None, **kwargs
+    ) -> None:
         super().__init__(
             *args,
             row_attrs={"class": lambda record: "as-of" if record.pk == as_of_pk else ""},
             **kwargs,
         )
         self.metric_name = metric_name
+        self.unit = unit
         self.as_of_pk = as_of_pk
 
     def render_sequence(self, record: Snapshot) -> SafeString:
@@ -71,17 +74,17 @@ class SnapshotTable(PageTable):
         return time_html(record.taken_at)
 
     def render_value(self, record: Snapshot) -> str:
-        return figure(record.value)
+        return figure(record.value, self.unit)
 
     def render_change(self, record: Snapshot) -> SafeString:
-        return change_html(record.change)
+        return change_html(record.change, self.unit)
 
     def render_reason(self, record: Snapshot) -> SafeString:
         return format_html(
             "<strong>{}</strong> {}<br><small>{}</small>",
             REASON_WORDS[record.reason],
             anomaly_badge_html(record.anomaly),
-            snapshot_explanation(record),
+            snapshot_explanation(record, self.unit),
         )
 
     def render_status(self, record: Snapshot) -> str:
@@ -109,6 +112,10 @@ class ChangeEventTable(PageTable):
         empty_text = "None."
         order_by = ("arrival_time",)
 
+    def __init__(self, *args, unit: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.unit = unit
+
     def render_event_time(self, record: Event) -> SafeString:
         return time_html(record.event_time)
 
@@ -128,7 +135,7 @@ class ChangeEventTable(PageTable):
         return duration_text(value)
 
     def render_value(self, record: Event) -> str:
-        return figure(record.value)
+        return figure(record.value, self.unit)
 
 
 RUN_OUTCOME_ICONS = {"ok": "✓", "skipped": "○", "failed": "✗"}

@@ -77,6 +77,7 @@ def day_total_from_path(metric: str, day: str) -> DayTotal:
 def history_chart(
     day_total: DayTotal, snapshots: list[Snapshot], as_of: dt.datetime | None, year: int
 ) -> StepChart:
+    unit = day_total.metric.unit
     steps = [
         StepInput(
             taken_at=snapshot.taken_at,
@@ -84,8 +85,8 @@ def history_chart(
             marker=MARKERS[snapshot.reason],
             title=(
                 f"#{snapshot.sequence} · {local_time(snapshot.taken_at, year=year)} · "
-                f"{figure(snapshot.value)} ({signed_figure(snapshot.change)}) · "
-                f"{snapshot_explanation(snapshot)}"
+                f"{figure(snapshot.value, unit)} ({signed_figure(snapshot.change, unit)}) · "
+                f"{snapshot_explanation(snapshot, unit)}"
             ),
             href=snapshot_url(snapshot, day_total.metric.name) if snapshot.change_events else None,
         )
@@ -162,6 +163,7 @@ class DayView(ReaderRequiredMixin, TemplateView):
         table = SnapshotTable(
             list(reversed(snapshots)),
             metric_name=day_total.metric.name,
+            unit=day_total.metric.unit,
             as_of_pk=as_of_snapshot.pk if as_of_snapshot else None,
         )
         RequestConfig(self.request, paginate={"per_page": SNAPSHOTS_PER_PAGE}).configure(table)
@@ -240,6 +242,7 @@ class SnapshotChangesView(ReaderRequiredMixin, TemplateView):
                         source=source,
                     ),
                     prefix=f"{group_sum.group}-",
+                    unit=day_total.metric.unit,
                 )
                 RequestConfig(self.request, paginate={"per_page": EVENTS_PER_PAGE}).configure(table)
             label, meaning = GROUP_WORDS[group_sum.group]
@@ -264,7 +267,7 @@ class SnapshotChangesView(ReaderRequiredMixin, TemplateView):
             **super().get_context_data(**kwargs),
             "day_total": day_total,
             "snapshot": snapshot,
-            "explanation": snapshot_explanation(snapshot),
+            "explanation": snapshot_explanation(snapshot, day_total.metric.unit),
             "previous_value": snapshot.value - snapshot.change,
             "groups": groups,
             "total_events": sum(group_sum.events for group_sum in sums),

@@ -99,6 +99,16 @@ def _backend_requirements(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_content_type_cache() -> None:
+    """Django caches content type ids per process. A test inside a transaction that is
+    rolled back can cache one it created (after a transactional test's flush removed them),
+    and a later test would write that id (an admin log entry) and fail on its foreign key."""
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()
+
+
+@pytest.fixture(autouse=True)
 def _baseline_rows(request: pytest.FixtureRequest) -> None:
     """Rows the migrations create; transactional tests flush them, so put them back."""
     marker = request.node.get_closest_marker("django_db")

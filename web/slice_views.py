@@ -74,7 +74,7 @@ class _PeriodPage(ReaderRequiredMixin, TemplateView):
 
 def _headline(aggregate: Aggregate, label: str) -> str:
     return (
-        f"{label}: {figure(aggregate.total.value)} "
+        f"{label}: {figure(aggregate.total.value, aggregate.metric.unit)} "
         f"({status_words(aggregate.total.status, aggregate.open_days)})"
     )
 
@@ -102,7 +102,10 @@ class PeriodsView(_PeriodPage):
                 BarInput(
                     value=group.value,
                     status=group.status.value if group.event_count else "empty",
-                    title=f"{group.key}: {figure(group.value)} ({group.status.value})",
+                    title=(
+                        f"{group.key}: {figure(group.value, aggregate.metric.unit)} "
+                        f"({group.status.value})"
+                    ),
                 )
                 for group in aggregate.groups
             ]

@@ -14,7 +14,7 @@ from aggregation.descriptions import completeness_sentence, day_badge
 from aggregation.models import DayTotal
 from aggregation.templatetags.snapagg import badge_html, change_html, time_html
 from common.formatting import day_text, figure, signed_figure
-from common.tables import NUMBER, TEXT, PageTable
+from common.tables import NUMBER, NUMBER_LONG_HEADER, TEXT, PageTable
 from events.selectors.lateness import arrival_profile, completeness_from_profile
 from snapshots.descriptions import REASON_WORDS
 from snapshots.models import SnapshotReason
@@ -29,7 +29,9 @@ class DayTotalTable(PageTable):
     day = tables.Column(verbose_name="Day", attrs=TEXT)
     value = tables.Column(verbose_name="Value", attrs=NUMBER)
     status = tables.Column(verbose_name="Status", empty_values=(), orderable=False, accessor="pk")
-    after_end_change = tables.Column(verbose_name="Changed after the day ended", attrs=NUMBER)
+    after_end_change = tables.Column(
+        verbose_name="Changed after the day ended", attrs=NUMBER_LONG_HEADER
+    )
     snapshot_count = tables.Column(verbose_name="Snapshots", attrs=NUMBER)
     last_change_at = tables.Column(verbose_name="Last change", attrs=TEXT)
     event_count = tables.Column(verbose_name="Events", attrs=NUMBER)
@@ -38,7 +40,7 @@ class DayTotalTable(PageTable):
         empty_values=(),
         orderable=False,
         accessor="pk",
-        attrs=NUMBER,
+        attrs=NUMBER_LONG_HEADER,
     )
 
     class Meta(PageTable.Meta):
@@ -62,14 +64,15 @@ class DayTotalTable(PageTable):
         return format_html('<a href="{}">{}</a>', day_url(record), day_text(record.day))
 
     def render_value(self, record: DayTotal) -> SafeString:
+        unit = record.metric.unit
         pending = record.unsnapshotted_change
         if record.snapshot_count and pending:
             return format_html(
                 '{}<br><small title="Not yet in a snapshot">{} waiting for a snapshot</small>',
-                figure(record.value),
-                signed_figure(pending),
+                figure(record.value, unit),
+                signed_figure(pending, unit),
             )
-        return format_html("{}", figure(record.value))
+        return format_html("{}", figure(record.value, unit))
 
     def render_status(self, record: DayTotal) -> SafeString:
         return badge_html(day_badge(record, self.now))
@@ -77,18 +80,19 @@ class DayTotalTable(PageTable):
     def render_after_end_change(self, record: DayTotal) -> SafeString:
         if not record.late_change and not record.after_final_change:
             return format_html('<span title="{}">—</span>', "Nothing arrived after the day ended.")
-        parts = [f"{signed_figure(record.late_change)} late"]
+        unit = record.metric.unit
+        parts = [f"{signed_figure(record.late_change, unit)} late"]
         if record.after_final_change:
-            parts.append(f"{signed_figure(record.after_final_change)} after final")
+            parts.append(f"{signed_figure(record.after_final_change, unit)} after final")
         return format_html(
-            "{}<br><small>{}</small>", change_html(record.after_end_change), ", ".join(parts)
+            "{}<br><small>{}</small>", change_html(record.after_end_change, unit), ", ".join(parts)
         )
 
     def render_last_change_at(self, record: DayTotal) -> SafeString:
         reason = REASON_WORDS[SnapshotReason(record.last_change_reason)]
         return format_html(
             "{} {}<br><small>{}</small> {}",
-            change_html(record.last_change),
+            change_html(record.last_change, record.metric.unit),
             time_html(record.last_change_at),
             reason,
             anomaly_badge_html(getattr(record, "last_change_anomaly", None)),

@@ -67,7 +67,9 @@ def trend_chart(*, metric: Metric, trend: list[TrendDay], now: dt.datetime) -> B
             BarInput(
                 value=trend_day.value,
                 status=status,
-                title=f"{day_text(trend_day.day)}: {figure(trend_day.value)} ({words})",
+                title=(
+                    f"{day_text(trend_day.day)}: {figure(trend_day.value, metric.unit)} ({words})"
+                ),
                 href=href,
             )
         )

@@ -18,13 +18,14 @@ register = template.Library()
 
 
 @register.filter
-def figure(value: Decimal | None) -> str:
-    return "—" if value is None else formatting.figure(value)
+def figure(value: Decimal | None, unit: str = "") -> str:
+    """{{ value|figure }} or, with the metric's unit, {{ value|figure:metric.unit }}."""
+    return "—" if value is None else formatting.figure(value, unit)
 
 
 @register.filter
-def signed_figure(value: Decimal | None) -> str:
-    return "—" if value is None else formatting.signed_figure(value)
+def signed_figure(value: Decimal | None, unit: str = "") -> str:
+    return "—" if value is None else formatting.signed_figure(value, unit)
 
 
 @register.filter
@@ -65,9 +66,9 @@ def badge_html(badge: StatusBadge) -> SafeString:
 CHANGE_CLASSES = {1: ("up", "▲", "up"), -1: ("down", "▼", "down"), 0: ("flat", "=", "no change")}
 
 
-def change_html(value: Decimal | None) -> SafeString:
+def change_html(value: Decimal | None, unit: str = "") -> SafeString:
     """+120.00 with an arrow (▲ up, ▼ down, = none): the direction is in the text as well as
-    the colour; screen readers hear "up"/"down"."""
+    the colour; screen readers hear "up"/"down". {{ value|change:metric.unit }} adds the unit."""
     if value is None:
         return format_html('<span class="change none">{}</span>', "—")
     css, arrow, words = CHANGE_CLASSES[(value > 0) - (value < 0)]
@@ -77,7 +78,7 @@ def change_html(value: Decimal | None) -> SafeString:
         css,
         arrow,
         words,
-        formatting.signed_figure(value),
+        formatting.signed_figure(value, unit),
     )
 
 

@@ -204,20 +204,41 @@ def snapshot_table_digest() -> str:
     return digest.hexdigest()
 
 
+# How many of a metric's newest late corrections the anomaly history reads, per day it
+# wants: enough for days of many small corrections (frequent snapshots), and a bound.
+CORRECTIONS_READ_PER_DAY = 20
+
+
 def late_corrections_recent(*, metric_id: int, limit: int) -> list[tuple[Decimal, Decimal]]:
-    """(change, value) of a metric's latest late corrections, newest first: one bounded
-    query on a partial index, whatever the length of the history."""
+    """(change, value) of the largest late correction (relative to its day's value before
+    it) of each of a metric's latest `limit` days with late corrections, newest first.
+
+    One bounded query on a partial index whatever the length of the history: it ranks only
+    the newest `limit * CORRECTIONS_READ_PER_DAY` late corrections."""
     # Plain SQL: the snapshot job asks this once per run with late corrections, and the
     # ORM's query building cost more than the query.
+    rows = limit * CORRECTIONS_READ_PER_DAY
     with connection.cursor() as cursor:
-        cursor.execute(_LATE_CORRECTIONS_RECENT, [metric_id, LATE_CORRECTION_REASONS, limit])
+        cursor.execute(_LATE_CORRECTIONS_RECENT, [metric_id, LATE_CORRECTION_REASONS, rows, limit])
         return cursor.fetchall()
 
 
-# Rides the partial index snapshot_late_corrections (metric_id, id DESC).
+# The inner query rides the partial index snapshot_late_corrections (metric_id, id DESC);
+# then each day's largest ratio (|change| / |value before it|), days by their newest one.
 _LATE_CORRECTIONS_RECENT = """
-SELECT change, value FROM snapshots_snapshot
-WHERE metric_id = %s AND reason = ANY(%s) ORDER BY id DESC LIMIT %s
+SELECT change, value FROM (
+    SELECT change, value,
+        row_number() OVER (
+            PARTITION BY day_total_id
+            ORDER BY abs(change) / NULLIF(abs(value - change), 0) DESC NULLS LAST
+        ) AS day_rank,
+        max(id) OVER (PARTITION BY day_total_id) AS day_newest
+    FROM (
+        SELECT id, day_total_id, change, value FROM snapshots_snapshot
+        WHERE metric_id = %s AND reason = ANY(%s) ORDER BY id DESC LIMIT %s
+    ) AS recent
+) AS ranked
+WHERE day_rank = 1 ORDER BY day_newest DESC LIMIT %s
 """
 
 

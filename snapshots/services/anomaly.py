@@ -1,17 +1,22 @@
 """The anomaly rule for late corrections (docs/operations.md, "Anomaly flags").
 
 A late correction is a snapshot whose change comes from late or too-late events. Its size is
-measured relative to the day: ratio = |change| / |value before the change|. A correction is
-flagged when its ratio sits far above the metric's usual corrections, measured robustly:
+measured relative to the day: ratio = |change| / |value before the change|. It is compared
+with the largest late correction each recent day got (the metric's last
+ANOMALY_HISTORY_SIZE days with late corrections), not with every past correction: a metric
+whose partner sends each day as one file the next morning gets one large correction a day
+among many small ones (stragglers, one per snapshot), and measured against those small
+ones every morning's file would look unusual. "Unusual" means larger than a day's largest
+correction usually is, measured robustly:
 
     score = (ratio - median) / scale,  scale = max(1.4826 * MAD, 0.25 * median)
 
-over the metric's last ANOMALY_HISTORY_SIZE late corrections (median and MAD, the median
-absolute deviation: one huge past correction moves neither, unlike a mean and standard
-deviation). 1.4826 * MAD estimates a standard deviation for normal data, so the score reads
-as a robust z-score and the default threshold 3.5 is Iglewicz and Hoaglin's usual cut-off.
-The floor on the scale stops a perfectly regular history (MAD 0) from flagging a correction
-only slightly above the usual. No flag before ANOMALY_MIN_HISTORY past corrections.
+over those days' largest ratios (median and MAD, the median absolute deviation: one huge
+past correction moves neither, unlike a mean and standard deviation). 1.4826 * MAD
+estimates a standard deviation for normal data, so the score reads as a robust z-score and
+the default threshold 3.5 is Iglewicz and Hoaglin's usual cut-off. The floor on the scale
+stops a perfectly regular history (MAD 0) from flagging a correction only slightly above
+the usual. No flag before ANOMALY_MIN_HISTORY past days with late corrections.
 """
 
 from __future__ import annotations
@@ -54,7 +59,8 @@ def correction_ratio(*, change: Decimal, value: Decimal) -> Decimal | None:
 
 
 def history_ratios(corrections: Iterable[tuple[Decimal, Decimal]]) -> list[Decimal]:
-    """Ratios of past corrections given as (change, value) pairs; unmeasurable ones skipped."""
+    """Ratios of past corrections given as (change, value) pairs (each day's largest, as
+    late_corrections_recent reads them); unmeasurable ones skipped."""
     ratios = (correction_ratio(change=change, value=value) for change, value in corrections)
     return [ratio for ratio in ratios if ratio is not None]
 
@@ -78,10 +84,11 @@ def anomaly_score(
         "score": decimal_str(score),
         "threshold": decimal_str(rule.threshold),
         "detail": (
-            f"A late correction of {_percent(ratio)} of the day's value, against a usual "
-            f"{_percent(median)} (median of the last {len(history)} late corrections of this "
-            f"metric, spread {_percent(scale)}): {decimal_str(score)} spreads above the usual, "
-            f"more than the threshold {decimal_str(rule.threshold)}."
+            f"A late correction of {_percent(ratio)} of the day's value, where a day's largest "
+            f"late correction is usually {_percent(median)} (median over the last "
+            f"{len(history)} days with late corrections of this metric, spread "
+            f"{_percent(scale)}): {decimal_str(score)} spreads above the usual, more than the "
+            f"threshold {decimal_str(rule.threshold)}."
         ),
     }
 

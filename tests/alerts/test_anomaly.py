@@ -166,3 +166,63 @@ def test_the_history_is_read_once_per_metric_per_run_whatever_its_length(pipelin
         q["sql"] for q in queries if "snapshots_snapshot" in q["sql"] and "LIMIT 100" in q["sql"]
     ]
     assert len(history_reads) == 1
+
+
+# --- Calibration: a metric with a routine large correction each day ----------------------
+
+
+def _daily_file_history(pipeline, metric: str, days: list[dt.date], at: dt.datetime) -> None:
+    """Each day: 100 on time, three rounds of stragglers of 1-3, then the partner's
+    next-morning file of 45-60: many small corrections and one large one a day, as in the
+    demo. Measured against every past correction (mostly stragglers), each file would be
+    flagged."""
+    pipeline.post([event(f"{metric}-{d}-base", _noon(d), "100", metric=metric) for d in days], at)
+    pipeline.snapshot(at)
+    rounds = [("1", "2", "3")] * 3 + [("45", "50", "55", "60")]
+    for step, values in enumerate(rounds, start=1):
+        later = at + dt.timedelta(hours=step)
+        pipeline.post(
+            [
+                event(f"{metric}-{d}-{step}", _noon(d), values[n % len(values)], metric=metric)
+                for n, d in enumerate(days)
+            ],
+            later,
+        )
+        pipeline.snapshot(later)
+
+
+@pytest.mark.django_db
+def test_a_routine_daily_file_is_not_flagged_but_an_outsized_one_is(pipeline):
+    MetricFactory(name="sales", allowed_lateness=dt.timedelta(days=60))
+    at = dt.datetime(2026, 11, 20, 0, 30, tzinfo=dt.UTC)
+    _daily_file_history(pipeline, "sales", [DAY0 + dt.timedelta(days=n) for n in range(12)], at)
+    from aggregation.models import Metric
+    from snapshots.selectors.history import late_corrections_recent
+
+    metric = Metric.objects.get(name="sales")
+    history = history_ratios(late_corrections_recent(metric_id=metric.pk, limit=100))
+    assert len(history) == 12  # one per day: its file, not its stragglers
+    assert min(history) > Decimal("0.4")
+
+    routine, outsized = dt.date(2026, 11, 15), dt.date(2026, 11, 16)
+    later = at + dt.timedelta(hours=5)
+    pipeline.post(
+        [event(f"sales-{d}-base", _noon(d), "100", metric="sales") for d in (routine, outsized)],
+        later,
+    )
+    pipeline.snapshot(later)
+    files = {routine: "62", outsized: "300"}  # the routine file is a little above any before
+    pipeline.post(
+        [event(f"sales-{d}-file", _noon(d), v, metric="sales") for d, v in files.items()],
+        later + dt.timedelta(hours=1),
+    )
+    pipeline.snapshot(later + dt.timedelta(hours=1))
+
+    # (The history's own files were flagged when they first came: twelve days of nothing but
+    # stragglers were the usual then.)
+    flagged = Snapshot.objects.filter(
+        metric__name="sales", anomaly__isnull=False, day__in=[routine, outsized]
+    )
+    assert [(s.day, s.sequence) for s in flagged] == [(outsized, 2)]
+    assert "usually" in flagged[0].anomaly["detail"]
+    assert pipeline.snapshots(routine, "sales")[1].anomaly is None

@@ -62,7 +62,7 @@ def _story_day() -> DayTotal:
     """The demo day that tells the most: restated if one is, else the most late events."""
     return (
         DayTotal.objects.select_related("metric")
-        .filter(metric__name="default")
+        .filter(metric__name="orders")
         .order_by("-restated", "-late_event_count", "-day")
         .first()
     )

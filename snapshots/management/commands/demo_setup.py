@@ -2,46 +2,28 @@
 events, made by writing the demo event log (`demo_data`) and replaying it (`replay`) up to
 now, so the first screen shows days provisional, corrected by late data, final, restated.
 
+The credentials are kept per database in var/demo-credentials-<database>.txt (see
+snapshots/demo_access.py); `manage.py demo_credentials` prints them again.
+
 Idempotent: run it again and it only prints the credentials.
 """
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from apikeys.selectors import api_key_role_scopes
-from apikeys.services import api_key_create
 from events.models import Event
 from snapshots.demo import demo_metrics_ensure
+from snapshots.demo_access import demo_access_ensure
 
-CREDENTIALS_FILE = settings.VAR_DIR / "demo-credentials.txt"
 DEMO_LOG = settings.VAR_DIR / "demo-events.csv"
 DEMO_INTERVAL = "2h"
-
-
-def _admin_password(username: str) -> str:
-    User = get_user_model()
-    if CREDENTIALS_FILE.exists() and User.objects.filter(username=username).exists():
-        return CREDENTIALS_FILE.read_text().split(":", 1)[1].strip()
-    password = secrets.token_urlsafe(12)
-    user, _ = User.objects.get_or_create(
-        username=username, defaults={"is_staff": True, "is_superuser": True}
-    )
-    user.is_staff = user.is_superuser = True
-    user.set_password(password)
-    user.save()
-    CREDENTIALS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    CREDENTIALS_FILE.write_text(f"{username}:{password}\n")
-    CREDENTIALS_FILE.chmod(0o600)
-    return password
 
 
 class Command(BaseCommand):
@@ -55,30 +37,10 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
 
     def handle(self, *args: object, username: str, url: str, no_data: bool, **options) -> None:
-        password = _admin_password(username)
-        user = get_user_model().objects.get(username=username)
-        _, api_key = api_key_create(
-            user=user,
-            name="demo",
-            scopes=api_key_role_scopes(user=user),
-            expires_at=None,
-            now=timezone.now(),
-        )
+        access = demo_access_ensure(username=username, site=url, now=timezone.now())
         if not no_data:
             self._demo_history(days=options["days"], seed=options["seed"])
-        self.stdout.write(
-            "\n".join(
-                [
-                    "",
-                    "snapagg is starting:",
-                    f"  site      {url}/",
-                    f"  admin     {url}/admin/   user {username}  password {password}",
-                    f"  API key   {api_key}   (shown once: only its hash is stored)",
-                    f"  try       curl -H 'Authorization: Token {api_key}' {url}/api/days/",
-                    "",
-                ]
-            )
-        )
+        self.stdout.write(f"\n{access.text()}\n")
 
     def _demo_history(self, *, days: int, seed: int) -> None:
         if Event.objects.exists():
