@@ -25,6 +25,7 @@ from apikeys.permissions import CanOperate
 from common.api_errors import api_error
 from common.api_schema import error_body
 from common.conditional import conditional_get
+from common.serializer_fields import TextField
 
 
 class QueryError(Exception):
@@ -127,8 +128,8 @@ _NO_NUL = RegexValidator(r"^[^\x00]*$", "Null characters are not allowed.")
 
 
 class MetricPatchSerializer(serializers.Serializer):
-    description = serializers.CharField(allow_blank=True, max_length=10_000, validators=[_NO_NUL])
-    unit = serializers.CharField(allow_blank=True, max_length=32, validators=[_NO_NUL])
+    description = TextField(allow_blank=True, max_length=10_000, validators=[_NO_NUL])
+    unit = TextField(allow_blank=True, max_length=32, validators=[_NO_NUL])
     allowed_lateness_seconds = serializers.IntegerField(min_value=0, max_value=MAX_LATENESS_SECONDS)
     too_late_policy = serializers.ChoiceField(choices=TooLatePolicy.choices)
     raw_retention_days = serializers.IntegerField(min_value=1, max_value=100_000, allow_null=True)

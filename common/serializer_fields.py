@@ -20,3 +20,16 @@ class DecimalStringField(serializers.Field):
 
     def to_representation(self, value: Decimal) -> str:
         return decimal_str(value)
+
+
+class TextField(serializers.CharField):
+    """A CharField for request bodies that takes JSON strings only: DRF's own turns a
+    number into its text (12 -> "12"), which the schema ("type": "string") does not allow,
+    and a NUL character, which PostgreSQL text cannot hold, is refused by DRF already."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
