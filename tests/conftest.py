@@ -117,6 +117,7 @@ def _baseline_rows(request: pytest.FixtureRequest) -> None:
     transactional = marker.kwargs.get("transaction", False)
     request.getfixturevalue("transactional_db" if transactional else "db")
     ReportingTimezone.objects.get_or_create(id=1, defaults={"name": settings.REPORTING_TIMEZONE})
+    _migration_rows_restore()
     if not Metric.objects.filter(is_default=True).exists():
         Metric.objects.create(
             name="default",
@@ -124,6 +125,43 @@ def _baseline_rows(request: pytest.FixtureRequest) -> None:
             is_default=True,
             allowed_lateness=dt.timedelta(days=1),
         )
+
+
+# The data migrations that create beat schedules, in migration order (the rename after the
+# schedule it renames), run again after a transactional test's flush removed their rows.
+SCHEDULE_MIGRATIONS = (
+    ("events.migrations.0002_sweeper_schedule", "create_schedule"),
+    ("snapshots.migrations.0003_snapshot_schedule", "create_schedule"),
+    ("aggregation.migrations.0004_reconcile_schedule", "create_schedule"),
+    ("snapshots.migrations.0005_reconcile_task_moved", "rename"),
+    ("archive.migrations.0002_archive_schedule", "create_schedule"),
+    ("web.migrations.0002_alert_checks_schedule", "create_schedule"),
+)
+
+
+def _migration_rows_restore() -> None:
+    """The viewer group with its permissions and the beat schedules, as the migrations make
+    them: a transactional test's flush deletes them (Django's post_migrate after the flush
+    recreates only content types and permissions), and a later test that reads them, in
+    whatever order the run takes, must find them. Two existence checks when they are there."""
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group, Permission
+    from django_celery_beat.models import PeriodicTask
+
+    from common.access import READ_PERMISSIONS, VIEWER_GROUP
+
+    if not Group.objects.filter(name=VIEWER_GROUP).exists():
+        group = Group.objects.create(name=VIEWER_GROUP)
+        for permission in READ_PERMISSIONS:
+            app_label, codename = permission.split(".")
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+    if not PeriodicTask.objects.exists():
+        for module, function in SCHEDULE_MIGRATIONS:
+            getattr(importlib.import_module(module), function)(apps, None)
 
 
 def event(
