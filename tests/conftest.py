@@ -141,18 +141,22 @@ SCHEDULE_MIGRATIONS = (
 
 def _migration_rows_restore() -> None:
     """The viewer group with its permissions and the beat schedules, as the migrations make
-    them: a transactional test's flush deletes them (Django's post_migrate after the flush
-    recreates only content types and permissions), and a later test that reads them, in
-    whatever order the run takes, must find them. Two existence checks when they are there."""
+    them: a transactional test's flush deletes them (and the permissions too when the flush
+    skips post_migrate), and a later test that reads them, in whatever order the run takes,
+    must find them. Two existence checks when they are there."""
     import importlib
 
     from django.apps import apps
+    from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Group, Permission
     from django_celery_beat.models import PeriodicTask
 
     from common.access import READ_PERMISSIONS, VIEWER_GROUP
 
     if not Group.objects.filter(name=VIEWER_GROUP).exists():
+        # A flush without post_migrate leaves no permissions either: make them as it would.
+        for app_config in apps.get_app_configs():
+            create_permissions(app_config, verbosity=0)
         group = Group.objects.create(name=VIEWER_GROUP)
         for permission in READ_PERMISSIONS:
             app_label, codename = permission.split(".")
