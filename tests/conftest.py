@@ -147,22 +147,28 @@ def _migration_rows_restore() -> None:
     import importlib
 
     from django.apps import apps
-    from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
     from django_celery_beat.models import PeriodicTask
 
     from common.access import READ_PERMISSIONS, VIEWER_GROUP
 
     if not Group.objects.filter(name=VIEWER_GROUP).exists():
-        # A flush without post_migrate leaves no permissions either: make them as it would.
-        for app_config in apps.get_app_configs():
-            create_permissions(app_config, verbosity=0)
         group = Group.objects.create(name=VIEWER_GROUP)
         for permission in READ_PERMISSIONS:
+            # The flush may have taken the permission and its content type too (when it
+            # skipped post_migrate): made here as post_migrate would.
             app_label, codename = permission.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            model = apps.get_model(app_label, codename.removeprefix("view_"))
+            content_type, _ = ContentType.objects.get_or_create(
+                app_label=app_label, model=model._meta.model_name
             )
+            view, _ = Permission.objects.get_or_create(
+                content_type=content_type,
+                codename=codename,
+                defaults={"name": f"Can view {model._meta.verbose_name_raw}"},
+            )
+            group.permissions.add(view)
     if not PeriodicTask.objects.exists():
         for module, function in SCHEDULE_MIGRATIONS:
             getattr(importlib.import_module(module), function)(apps, None)
