@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import sys
 import time
 from dataclasses import dataclass
 
@@ -28,12 +26,9 @@ from bench.common import (
     Report,
     Table,
     _heartbeat_stored,
-    bench_database_url,
-    bench_environment,
     data_reset,
-    database_prepare,
-    django_setup,
     own_peak_rss_mib,
+    redis_stack_prepare,
 )
 from harness.processes import Stack
 from harness.waiting import wait_until
@@ -165,13 +160,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10, help="events per batch")
     parser.add_argument("--rounds", type=int, default=2, help="off/on pairs")
     args = parser.parse_args()
-    broker = os.environ.get("CELERY_BROKER_URL", "")
-    if not broker.startswith(("redis://", "rediss://", "redis+socket://")):
-        sys.exit("bench.apply_burst needs Redis: set CELERY_BROKER_URL=redis://...")
-    database_url = bench_database_url()
-    env = bench_environment(database_url=database_url, broker_url=broker)
-    database_prepare(database_url, env)
-    django_setup()
+    _, env = redis_stack_prepare("bench.apply_burst")
     from django.conf import settings
 
     on = max(settings.APPLY_COALESCE_MAX_BATCHES, 2)

@@ -602,3 +602,17 @@ class CpuMeter:
         self.own = time.process_time() - self._own_start
         times = self._backend.cpu_times()
         self.backend = times.user + times.system - self._backend_start
+
+
+def redis_stack_prepare(command: str) -> tuple[str, dict[str, str]]:
+    """For a benchmark that runs web/worker processes through Redis (or exits naming
+    `command` without it): the benchmark database URL and the processes' environment, with
+    the database migrated and Django set up in this process."""
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    if not broker.startswith(("redis://", "rediss://", "redis+socket://")):
+        sys.exit(f"{command} needs Redis: set CELERY_BROKER_URL=redis://...")
+    database_url = bench_database_url()
+    env = bench_environment(database_url=database_url, broker_url=broker)
+    database_prepare(database_url, env)
+    django_setup()
+    return database_url, env

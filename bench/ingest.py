@@ -35,14 +35,11 @@ from bench.common import (
     Report,
     Table,
     api_token,
-    bench_database_url,
-    bench_environment,
     data_reset,
-    database_prepare,
-    django_setup,
     own_peak_rss_mib,
     percentile,
     postgres_backend_peaks,
+    redis_stack_prepare,
     stack_peaks,
     stack_python_pids,
     stack_start,
@@ -410,13 +407,7 @@ def main() -> None:
         "--profile", action="store_true", help="attach py-spy to the web and Celery workers"
     )
     args = parser.parse_args()
-    broker = os.environ.get("CELERY_BROKER_URL", "")
-    if not broker.startswith(("redis://", "rediss://", "redis+socket://")):
-        sys.exit("bench.ingest needs Redis: set CELERY_BROKER_URL=redis://...")
-    database_url = bench_database_url()
-    env = bench_environment(database_url=database_url, broker_url=broker)
-    database_prepare(database_url, env)
-    django_setup()
+    database_url, env = redis_stack_prepare("bench.ingest")
     from django.utils import timezone
 
     data_reset()

@@ -51,3 +51,25 @@ def day_totals_locked_elsewhere(
 ) -> contextlib.AbstractContextManager[None]:
     """Another session holds day totals locked as an apply does (FOR NO KEY UPDATE)."""
     return held_elsewhere(lambda: day_totals_lock(list(pks)), hold_seconds=hold_seconds)
+
+
+def in_threads(count: int, target: Callable[[], object]) -> list[BaseException]:
+    """Run target in `count` threads (so sessions) released together; return their errors."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            target()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return errors

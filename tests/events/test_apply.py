@@ -7,7 +7,7 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from aggregation.models import Contribution, DayTotal
 from events.models import BatchStatus, IngestBatch, QuarantinedEvent
@@ -18,6 +18,7 @@ from events.services.quarantine import quarantine_accept, quarantine_reject
 from snapshots.models import SnapshotReason
 from tests.conftest import T0, event
 from tests.factories import MetricFactory
+from tests.locks import in_threads
 
 DAY = T0.date()
 DAY_END = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
@@ -73,34 +74,12 @@ def test_the_database_refuses_a_second_contribution_of_a_batch_to_a_day(pipeline
         )
 
 
-def _in_threads(count: int, target) -> list[BaseException]:
-    """Run target in `count` threads released together; return their errors."""
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            target()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return errors
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_applying_one_batch_at_once_count_it_once(pipeline):
     result = pipeline.ingest([event(f"e{i}", T0, "1.25") for i in range(100)], at=T0)
     outcomes: list[bool] = []
 
-    errors = _in_threads(
+    errors = in_threads(
         4, lambda: outcomes.append(batch_apply(batch_id=result.batch_id, now=T0).applied)
     )
 
@@ -130,7 +109,7 @@ def test_concurrent_batches_on_the_same_days_all_add_up(pipeline):
                 batch_id = queue.pop()
             batch_apply(batch_id=batch_id, now=T0)
 
-    assert _in_threads(4, apply_some) == []
+    assert in_threads(4, apply_some) == []
     assert sorted(DayTotal.objects.values_list("event_count", flat=True)) == [8, 8, 8]
 
 

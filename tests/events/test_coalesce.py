@@ -18,7 +18,7 @@ from events.services import apply as apply_services
 from events.services.apply import batch_apply, batches_apply_coalesced
 from tests.conftest import T0, event, wait_for
 from tests.factories import MetricFactory
-from tests.locks import held_elsewhere
+from tests.locks import held_elsewhere, in_threads
 
 DAY = T0.date()
 DAY_END = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
@@ -225,28 +225,6 @@ def test_a_batch_the_database_refuses_does_not_hold_up_the_others(pipeline):
 # --- Concurrency ---------------------------------------------------------------------------
 
 
-def _in_threads(count: int, target) -> list[BaseException]:
-    """Run target in `count` threads released together; return their errors."""
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            target()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return errors
-
-
 @pytest.mark.django_db(transaction=True)
 def test_coalescing_applies_at_once_take_disjoint_batches_and_count_each_once(pipeline):
     days = [T0 - dt.timedelta(days=n) for n in range(3)]
@@ -269,7 +247,7 @@ def test_coalescing_applies_at_once_take_disjoint_batches_and_count_each_once(pi
                 batch_id = queue.pop()
             results.append(coalesced(batch_id, max_batches=6))
 
-    assert _in_threads(4, apply_some) == []
+    assert in_threads(4, apply_some) == []
 
     claimed = [batch_id for result in results for batch_id in result.batch_ids]
     assert sorted(claimed) == sorted(batch_ids)  # each batch taken by exactly one apply
@@ -386,7 +364,7 @@ def test_many_tasks_of_one_batch_at_once_apply_it_once(pipeline):
     other = pipeline.ingest([event("other", T0, "1")], at=T0).batch_id
     outcomes = []
 
-    errors = _in_threads(4, lambda: outcomes.append(coalesced(batch_id).batch_ids))
+    errors = in_threads(4, lambda: outcomes.append(coalesced(batch_id).batch_ids))
 
     assert errors == []
     assert sorted(outcomes) == [(), (), (), (batch_id, other)]
