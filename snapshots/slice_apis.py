@@ -30,7 +30,7 @@ from common.api_schema import error_body
 from common.conditional import conditional_get
 from common.db import text_storable
 from common.numbers import decimal_str
-from events.validation import EventFieldError, parse_instant
+from common.query_time import query_instant
 from snapshots.selectors.aggregates import (
     Aggregate,
     AggregateGroup,
@@ -72,10 +72,12 @@ def query_as_of(request: Request) -> dt.datetime | None:
     raw = request.query_params.get("as_of")
     if raw is None:
         return None
-    try:
-        return parse_instant(raw, "as_of")
-    except EventFieldError as exc:
-        raise QueryError("as_of", exc.detail) from None
+    instant = query_instant(raw)  # as the day and day-list APIs read it: before 1970 is
+    if instant is None:  # simply before any snapshot
+        raise QueryError(
+            "as_of", "as_of is not an ISO 8601 time with an offset (e.g. 2026-11-20T14:30:00Z)."
+        )
+    return instant
 
 
 def _query_choice(request: Request, name: str, choices: list[str], default: str | None) -> Any:

@@ -93,3 +93,15 @@ def test_an_event_time_before_1970_is_refused_by_both(schema):
     assert not re.search(event_time["pattern"], "1969-12-31T23:00:00Z")
     assert re.search(event_time["pattern"], "1970-01-01T00:00:00Z")
     assert _event_in(schema)["additionalProperties"] is False
+
+
+def test_as_of_before_1970_is_taken_by_the_aggregates(api_client, pipeline):
+    pipeline.post([event("a", T0)], at=T0)
+    pipeline.snapshot(at=T0 + dt.timedelta(hours=1))
+
+    response = api_client.get(
+        f"/api/aggregates/?from={T0.date()}&to={T0.date()}&as_of=1847-07-05T05:53:56-05:33"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["total"]["value"] == "0"
