@@ -14,7 +14,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from events.services.apply import batch_apply_failure_record, batches_apply_coalesced
-from events.services.enqueue import APPLY_BATCH_TASK
+from events.services.enqueue import APPLY_BATCH_TASK, apply_task_ended
 from events.services.sweep import batches_requeue_stale
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,10 @@ def apply_batch(batch_id: int) -> dict[str, int | bool]:
     claimed in the same transaction as the increments, so a second run finds it claimed,
     and so does the task of a batch another task took along. If retries run out, the
     sweeper re-enqueues the batch later. A failure is noted on this task's own batch: the
-    others it claimed are back to waiting, each with its own task or the sweeper."""
+    others it claimed are back to waiting. Whatever the outcome, the task's end publishes a
+    task for a batch still waiting, if any (events/services/enqueue.py: batches that found
+    this task queued or running published none)."""
+    failed = True
     try:
         result = batches_apply_coalesced(
             batch_id=batch_id,
@@ -45,9 +48,12 @@ def apply_batch(batch_id: int) -> dict[str, int | bool]:
             max_batches=settings.APPLY_COALESCE_MAX_BATCHES,
             max_events=settings.APPLY_COALESCE_MAX_EVENTS,
         )
+        failed = False
     except Exception as exc:
         batch_apply_failure_record(batch_id=batch_id, error=exc, now=timezone.now())
         raise
+    finally:
+        _apply_task_end(batch_id=batch_id, failed=failed)
     return {
         "batch_id": result.batch_id,
         "applied": result.applied,
@@ -81,8 +87,22 @@ def record_apply_hard_time_limit(
 def _record_failure_then_close(*, batch_id: int, error: BaseException, now: dt.datetime) -> None:
     try:
         batch_apply_failure_record(batch_id=batch_id, error=error, now=now)
+        _apply_task_end(batch_id=batch_id, failed=True)  # the killed task's end never ran
     finally:
         connection.close()  # this thread's own connection
+
+
+def _apply_task_end(*, batch_id: int, failed: bool) -> None:
+    """Hand on to the next apply task. Never raises: the apply's own outcome is what the
+    task reports, and a batch this misses is still the sweeper's."""
+    try:
+        apply_task_ended(batch_id=batch_id, failed=failed)
+    except Exception:
+        logger.exception(
+            "Could not look for batches still waiting after batch %s",
+            batch_id,
+            extra={"batch_id": batch_id},
+        )
 
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=280)

@@ -237,6 +237,11 @@ SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 30, minimum=1)
 # all: a burst of small batches costs one transaction. 1 applies each batch alone.
 APPLY_COALESCE_MAX_BATCHES = env_int("APPLY_COALESCE_MAX_BATCHES", 100, minimum=1)
 APPLY_COALESCE_MAX_EVENTS = env_int("APPLY_COALESCE_MAX_EVENTS", 20_000, minimum=1)
+# Publishing fewer apply messages (events/services/enqueue.py): while an apply task is queued
+# or running, new batches publish none and that task's end takes them. This bounds how long a
+# flag whose task vanished (a killed worker) keeps new batches from publishing: after it,
+# they publish again; the sweeper backs both up. 0 publishes one message per batch.
+APPLY_PUBLISH_FLAG_SECONDS = env_int("APPLY_PUBLISH_FLAG_SECONDS", 30, minimum=0)
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
 
 # --- Alerts and anomaly flags (docs/operations.md "Alerts") ------------------------------

@@ -77,6 +77,17 @@ def _own_read_cache(settings) -> None:
     settings.READ_CACHE_NAMESPACE = f"test-{uuid.uuid4().hex}"
 
 
+@pytest.fixture(autouse=True)
+def _apply_publish_flag_down() -> None:
+    """No test starts with another's apply flag up (events/services/enqueue.py): its batches
+    would publish no apply task and wait for a task that belongs to a finished test."""
+    from events.services.enqueue import _publish_flag, _publish_flag_lower
+
+    flag = _publish_flag()
+    if flag is not None:
+        _publish_flag_lower(flag)
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker) -> None:
     """Let the test database's sessions TRUNCATE snapshots: Django's flush between

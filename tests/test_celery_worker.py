@@ -42,7 +42,7 @@ def test_a_posted_batch_moves_the_total_through_a_real_worker(celery_worker_proc
 def test_a_lost_message_is_recovered_by_the_sweeper(celery_worker_process, monkeypatch):
     now = timezone.now()
     # The publish after commit "fails": the events are durable but no task is queued.
-    monkeypatch.setattr("events.services.ingest.batch_enqueue_apply", lambda batch_id: False)
+    monkeypatch.setattr("events.services.ingest.batch_enqueue_apply_once", lambda batch_id: False)
     response = _client().post("/api/events/", event("lost", now, "7"), format="json")
     monkeypatch.undo()
     assert response.status_code == 202
@@ -116,3 +116,36 @@ def test_one_task_applies_a_burst_of_waiting_batches_and_theirs_do_nothing(
     )
     day_total.refresh_from_db()
     assert (day_total.value, day_total.revision) == (Decimal("24"), 1)
+
+
+def test_concurrent_posts_are_all_applied_without_the_sweeper(celery_worker_process):
+    """Batches that commit while an apply task is queued or running publish no task of their
+    own (events/services/enqueue.py); the running task's end must hand them on. Four clients
+    post ten batches each; no sweeper runs here, so every batch is applied by a task a post
+    or another task's end published."""
+    import itertools
+
+    from tests.locks import in_threads
+
+    now = timezone.now()
+    numbers = itertools.count()
+    user = UserFactory(username="client")
+    key = api_key_for(user)
+
+    def post_ten() -> None:
+        client = APIClient(HTTP_AUTHORIZATION=f"Token {key}")
+        for _ in range(10):
+            response = client.post(
+                "/api/events/", event(f"c{next(numbers)}", now, "1"), format="json"
+            )
+            assert response.status_code == 202
+
+    assert in_threads(4, post_ten) == []
+    wait_for(
+        lambda: IngestBatch.objects.filter(status=BatchStatus.APPLIED).count() == 40,
+        30,
+        "every batch to be applied",
+        celery_worker_process,
+    )
+    day_total = DayTotal.objects.get()
+    assert (day_total.value, day_total.event_count) == (Decimal("40"), 40)

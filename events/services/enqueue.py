@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from celery import current_app
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django.db import connection
+
+from events.models import BatchStatus, IngestBatch
 
 logger = logging.getLogger(__name__)
 
@@ -60,3 +66,95 @@ def batch_enqueue_apply(batch_id: int) -> bool:
         )
         return False
     return True
+
+
+# --- Publishing fewer messages ------------------------------------------------------------
+#
+# A burst of small batches needs one apply task, not one each: that task claims every batch
+# waiting when it runs (batches_apply_coalesced). So a flag in Redis says "an apply task is
+# queued or running". A batch whose commit finds the flag up publishes nothing; one that
+# raises it publishes a task, as before. The task takes the flag down when it ends, then
+# looks for batches still waiting and, if it finds one, raises the flag and publishes a task
+# for it. Why no batch is left behind (the proof is in tests/events/test_apply_publish_flag.py):
+#
+#   A batch B finds the flag up at time t, raised by batch A before t; A's task is published
+#   after A raised it. A's task takes the flag down only when it ends, so it ends after t
+#   (had it ended before, the flag raised by A would have been down at t). It then looks for
+#   waiting batches after t, when B is committed (B commits before it looks at the flag), and
+#   finds B unless an apply holds B's row, which then applies B, or rolls back and does the
+#   same look itself. Taking the flag down more often than that (another task, the expiry)
+#   only makes more batches publish.
+#
+# What the flag cannot cover, the sweeper does, as for any lost message: a task whose process
+# was killed without its end running leaves the flag up until it expires
+# (APPLY_PUBLISH_FLAG_SECONDS), and meanwhile its batches wait for the sweeper.
+
+
+def _publish_flag() -> tuple[Any, str] | None:
+    """The Redis client and key of this deployment's flag, or None when batches publish
+    one message each: the setting is 0, or the cache is not Redis (a per-process cache
+    cannot be seen by the worker that takes the flag down)."""
+    if settings.APPLY_PUBLISH_FLAG_SECONDS <= 0:
+        return None
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return None
+    key = backend.make_and_validate_key(
+        f"apply-pending:{settings.CELERY_TASK_DEFAULT_QUEUE}:{connection.settings_dict['NAME']}"
+    )
+    client = getattr(backend, "_apply_flag_client", None)
+    if client is None:  # one client per backend (per process and thread), as for the throttle
+        client = backend._apply_flag_client = backend._cache.get_client(key, write=True)
+    return client, key
+
+
+def batch_enqueue_apply_once(batch_id: int) -> bool:
+    """After a batch commits: publish its apply task unless one is already queued or running
+    (it will take this batch too, see above). False if a publish was needed and failed."""
+    global _publish_paused_until
+    flag = _publish_flag()
+    if flag is None or time.monotonic() < _publish_paused_until:
+        return batch_enqueue_apply(batch_id)
+    client, key = flag
+    try:
+        raised = client.set(key, batch_id, nx=True, ex=settings.APPLY_PUBLISH_FLAG_SECONDS)
+    except Exception:
+        _publish_paused_until = time.monotonic() + settings.BROKER_PUBLISH_PAUSE_SECONDS
+        logger.warning("Could not read the apply flag; publishing as usual", exc_info=True)
+        return batch_enqueue_apply(batch_id)
+    if not raised:
+        return True
+    if batch_enqueue_apply(batch_id):
+        return True
+    _publish_flag_lower(flag)  # no task is coming: let the next batch try
+    return False
+
+
+def _publish_flag_lower(flag: tuple[Any, str]) -> bool:
+    client, key = flag
+    try:
+        client.delete(key)
+    except Exception:
+        logger.warning("Could not take the apply flag down", exc_info=True)
+        return False
+    return True
+
+
+def apply_task_ended(*, batch_id: int, failed: bool) -> int | None:
+    """At the end of an apply task, whatever its outcome: take the flag down, then publish a
+    task for the oldest batch still waiting (one left over by a cap, or that committed while
+    this task ran). After a failure the task's own batch is not chosen (its retry or the
+    sweeper has it), nor is any batch whose apply failed before, so a batch that cannot be
+    applied does not loop. Returns the batch published for, if any."""
+    flag = _publish_flag()
+    if flag is None:
+        return None
+    _publish_flag_lower(flag)
+    waiting = IngestBatch.objects.filter(status=BatchStatus.RECEIVED, last_error_at__isnull=True)
+    if failed:
+        waiting = waiting.exclude(pk=batch_id)
+    oldest = waiting.order_by("received_at", "pk").values_list("pk", flat=True).first()
+    if oldest is None:
+        return None
+    batch_enqueue_apply_once(oldest)
+    return oldest

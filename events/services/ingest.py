@@ -21,7 +21,7 @@ from aggregation.selectors import reporting_timezone
 from aggregation.services.ledger import day_totals_ensure
 from events.content import content_sha256, event_content
 from events.models import BatchStatus, Conflict, IngestBatch, RejectedEvent
-from events.services.enqueue import batch_enqueue_apply
+from events.services.enqueue import batch_enqueue_apply_once
 from events.validation import (
     EventFieldError,
     ValidationContext,
@@ -528,7 +528,7 @@ def _ingest(
         _conflicts_record(batch_id, received_at, conflicts)
         rejected_events_record(batch_id=batch_id, raw_events=raw_events, errors=errors)
         if enqueue and accepted:
-            transaction.on_commit(lambda: batch_enqueue_apply(batch_id))
+            transaction.on_commit(lambda: batch_enqueue_apply_once(batch_id))
     result.batch_id = batch_id
     result.accepted = len(accepted)
     result.duplicates = duplicates

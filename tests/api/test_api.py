@@ -246,7 +246,7 @@ def test_the_apply_task_is_enqueued_after_commit(
     api_client, now, django_capture_on_commit_callbacks, monkeypatch
 ):
     enqueued = []
-    monkeypatch.setattr("events.services.ingest.batch_enqueue_apply", enqueued.append)
+    monkeypatch.setattr("events.services.ingest.batch_enqueue_apply_once", enqueued.append)
 
     with django_capture_on_commit_callbacks(execute=True):
         post_json(api_client, event("a", now, 1))
