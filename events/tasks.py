@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 
 from celery import shared_task
 from celery.exceptions import TimeLimitExceeded
@@ -36,30 +37,49 @@ def apply_batch(batch_id: int) -> dict[str, int | bool]:
     transaction (APPLY_COALESCE_MAX_BATCHES / _EVENTS). Redelivery is harmless: the batch is
     claimed in the same transaction as the increments, so a second run finds it claimed,
     and so does the task of a batch another task took along. If retries run out, the
-    sweeper re-enqueues the batch later. A failure is noted on this task's own batch: the
-    others it claimed are back to waiting. Whatever the outcome, the task's end publishes a
-    task for a batch still waiting, if any (events/services/enqueue.py: batches that found
-    this task queued or running published none)."""
-    failed = True
-    try:
-        result = batches_apply_coalesced(
-            batch_id=batch_id,
-            now=timezone.now(),
-            max_batches=settings.APPLY_COALESCE_MAX_BATCHES,
-            max_events=settings.APPLY_COALESCE_MAX_EVENTS,
-        )
-        failed = False
-    except Exception as exc:
-        batch_apply_failure_record(batch_id=batch_id, error=exc, now=timezone.now())
-        raise
-    finally:
-        _apply_task_end(batch_id=batch_id, failed=failed)
-    return {
-        "batch_id": result.batch_id,
-        "applied": result.applied,
-        "events": result.events,
-        "batches": len(result.batch_ids),
-    }
+    sweeper re-enqueues the batch later. A failure is noted on the batch being applied: the
+    others it claimed are back to waiting.
+
+    Whatever the outcome, each apply's end hands on the oldest batch still waiting, if any
+    (events/services/enqueue.py: batches that found this task queued or running published
+    nothing). For up to APPLY_TASK_KEEP_GOING_SECONDS the task applies it itself, a
+    transaction each time, instead of publishing a task: a steady stream of small batches
+    then costs no message at all. If one of those fails, the error is noted on it and
+    logged, what still waits is handed on, and the task ends without raising: its own batch
+    was applied, and retrying the task would not retry that one (the sweeper does)."""
+    deadline = time.monotonic() + settings.APPLY_TASK_KEEP_GOING_SECONDS
+    totals = {"batch_id": batch_id, "applied": False, "events": 0, "batches": 0}
+    current: int | None = batch_id
+    while current is not None:
+        failed = True
+        try:
+            result = batches_apply_coalesced(
+                batch_id=current,
+                now=timezone.now(),
+                max_batches=settings.APPLY_COALESCE_MAX_BATCHES,
+                max_events=settings.APPLY_COALESCE_MAX_EVENTS,
+            )
+            failed = False
+        except Exception as exc:
+            batch_apply_failure_record(batch_id=current, error=exc, now=timezone.now())
+            if current == batch_id:
+                raise
+            logger.exception(
+                "Applying batch %s (taken on by the task of batch %s) failed",
+                current,
+                batch_id,
+                extra={"batch_id": current},
+            )
+        finally:
+            keep_going = not failed and time.monotonic() < deadline
+            following = _apply_task_end(batch_id=current, failed=failed, keep_going=keep_going)
+        if failed:
+            break
+        totals["applied"] = totals["applied"] or result.applied
+        totals["events"] += result.events
+        totals["batches"] += len(result.batch_ids)
+        current = following
+    return totals
 
 
 @task_failure.connect
@@ -92,17 +112,19 @@ def _record_failure_then_close(*, batch_id: int, error: BaseException, now: dt.d
         connection.close()  # this thread's own connection
 
 
-def _apply_task_end(*, batch_id: int, failed: bool) -> None:
-    """Hand on to the next apply task. Never raises: the apply's own outcome is what the
-    task reports, and a batch this misses is still the sweeper's."""
+def _apply_task_end(*, batch_id: int, failed: bool, keep_going: bool = False) -> int | None:
+    """Hand on what still waits; the batch to apply next in this task, if any. Never
+    raises: the apply's own outcome is what the task reports, and a batch this misses is
+    still the sweeper's."""
     try:
-        apply_task_ended(batch_id=batch_id, failed=failed)
+        return apply_task_ended(batch_id=batch_id, failed=failed, keep_going=keep_going)
     except Exception:
         logger.exception(
             "Could not look for batches still waiting after batch %s",
             batch_id,
             extra={"batch_id": batch_id},
         )
+        return None
 
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=280)

@@ -242,6 +242,10 @@ APPLY_COALESCE_MAX_EVENTS = env_int("APPLY_COALESCE_MAX_EVENTS", 20_000, minimum
 # flag whose task vanished (a killed worker) keeps new batches from publishing: after it,
 # they publish again; the sweeper backs both up. 0 publishes one message per batch.
 APPLY_PUBLISH_FLAG_SECONDS = env_int("APPLY_PUBLISH_FLAG_SECONDS", 30, minimum=0)
+# An apply task that finds batches still waiting when it ends applies them itself, for up
+# to this long (then it publishes a task for them); well under the flag's life and the
+# task's time limit. 0: it always publishes.
+APPLY_TASK_KEEP_GOING_SECONDS = env_float("APPLY_TASK_KEEP_GOING_SECONDS", 5.0, minimum=0.0)
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
 
 # --- Alerts and anomaly flags (docs/operations.md "Alerts") ------------------------------

@@ -13,7 +13,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 
-from events.models import BatchStatus, IngestBatch
+from events.models import BatchStatus
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def batch_enqueue_apply_once(batch_id: int) -> bool:
         raised = client.set(key, batch_id, nx=True, ex=settings.APPLY_PUBLISH_FLAG_SECONDS)
     except Exception:
         _publish_paused_until = time.monotonic() + settings.BROKER_PUBLISH_PAUSE_SECONDS
-        logger.warning("Could not read the apply flag; publishing as usual", exc_info=True)
+        logger.warning("Could not raise the apply flag; publishing as usual", exc_info=True)
         return batch_enqueue_apply(batch_id)
     if not raised:
         return True
@@ -140,21 +140,43 @@ def _publish_flag_lower(flag: tuple[Any, str]) -> bool:
     return True
 
 
-def apply_task_ended(*, batch_id: int, failed: bool) -> int | None:
-    """At the end of an apply task, whatever its outcome: take the flag down, then publish a
-    task for the oldest batch still waiting (one left over by a cap, or that committed while
-    this task ran). After a failure the task's own batch is not chosen (its retry or the
-    sweeper has it), nor is any batch whose apply failed before, so a batch that cannot be
-    applied does not loop. Returns the batch published for, if any."""
+_OLDEST_WAITING = f"""
+SELECT id FROM events_ingestbatch
+WHERE status = '{BatchStatus.RECEIVED}' AND last_error_at IS NULL AND id <> %s
+ORDER BY received_at, id
+LIMIT 1
+"""
+
+
+def apply_task_ended(*, batch_id: int, failed: bool, keep_going: bool = False) -> int | None:
+    """At the end of an apply, whatever its outcome: take the flag down, then find the
+    oldest batch still waiting (one left over by a cap, or that committed while this apply
+    ran) and hand it on: raise the flag and publish a task for it or, with `keep_going`, let
+    the caller apply it in the same task (the flag then stays up for the caller, who must
+    call this again when that apply ends). After a failure the task's own batch is not
+    chosen (its retry or the sweeper has it), nor is any batch whose apply failed before,
+    so a batch that cannot be applied does not loop. Returns the batch for the caller to
+    apply next, if any (only with `keep_going`)."""
     flag = _publish_flag()
     if flag is None:
         return None
     _publish_flag_lower(flag)
-    waiting = IngestBatch.objects.filter(status=BatchStatus.RECEIVED, last_error_at__isnull=True)
-    if failed:
-        waiting = waiting.exclude(pk=batch_id)
-    oldest = waiting.order_by("received_at", "pk").values_list("pk", flat=True).first()
-    if oldest is None:
+    with connection.cursor() as cursor:
+        cursor.execute(_OLDEST_WAITING, [batch_id if failed else 0])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    batch_enqueue_apply_once(oldest)
-    return oldest
+    oldest = row[0]
+    if keep_going and _publish_flag_raise(flag, oldest):
+        return oldest
+    batch_enqueue_apply_once(oldest)  # raised by another batch meanwhile: a task is coming
+    return None
+
+
+def _publish_flag_raise(flag: tuple[Any, str], batch_id: int) -> bool:
+    client, key = flag
+    try:
+        return bool(client.set(key, batch_id, nx=True, ex=settings.APPLY_PUBLISH_FLAG_SECONDS))
+    except Exception:
+        logger.warning("Could not raise the apply flag", exc_info=True)
+        return False

@@ -91,12 +91,60 @@ def test_a_batch_that_commits_while_the_task_runs_gets_a_task_at_its_end(publish
     batch_enqueue_apply_once(during)
     assert published == [first]
 
-    assert apply_task_ended(batch_id=first, failed=False) == during
+    assert apply_task_ended(batch_id=first, failed=False) is None  # not this task's to apply
     assert published == [first, during]
+
+
+def _posting_during_each_apply(monkeypatch, count: int) -> list[int]:
+    """While each of the first `count` applies runs, another batch commits and rings."""
+    posted: list[int] = []
+    real = batches_apply_coalesced
+
+    def apply_then_post(**kwargs):
+        result = real(**kwargs)
+        if len(posted) < count:
+            posted.append(_post(NOW + dt.timedelta(seconds=len(posted) + 1)))
+            batch_enqueue_apply_once(posted[-1])
+        return result
+
+    monkeypatch.setattr("events.tasks.batches_apply_coalesced", apply_then_post)
+    return posted
+
+
+@pytest.mark.django_db
+def test_a_task_keeps_applying_what_commits_while_it_runs_with_no_new_message(
+    published, monkeypatch
+):
+    first = _post()
+    batch_enqueue_apply_once(first)
+    posted = _posting_during_each_apply(monkeypatch, 3)
+
+    outcome = apply_batch(first)
+
+    assert _waiting() == set()
+    assert len(posted) == 3
+    assert published == [first]  # the three that came meanwhile cost no message
+    assert (outcome["batches"], outcome["events"]) == (4, 4)
+
+
+@pytest.mark.django_db
+def test_without_keeping_going_the_task_publishes_one_for_what_came_meanwhile(
+    published, monkeypatch, settings
+):
+    settings.APPLY_TASK_KEEP_GOING_SECONDS = 0
+    first = _post()
+    batch_enqueue_apply_once(first)
+    posted = _posting_during_each_apply(monkeypatch, 1)
+
+    apply_batch(first)
+
+    assert published == [first, posted[0]]
+    assert _waiting() == {posted[0]}
 
 
 @pytest.mark.django_db
 def test_batches_left_over_by_the_cap_get_a_task(published, settings):
+    settings.APPLY_TASK_KEEP_GOING_SECONDS = 0
     settings.APPLY_COALESCE_MAX_BATCHES = 2
     batches = [_post(NOW + dt.timedelta(seconds=n)) for n in range(3)]
     for batch_id in batches:
@@ -226,10 +274,15 @@ class PublishFlagMachine(RuleBasedStateMachine):
         self.queued.append(data.draw(st.sampled_from(self.queued)))
 
     @precondition(lambda self: self.running)
-    @rule(data=st.data())
-    def end_task(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), keep_going=st.booleans())
+    def end_task(self, data: st.DataObject, keep_going: bool) -> None:
+        """An apply ends; with keep_going its task applies the batch handed on itself (a
+        task certain to start: queued here, like a published one)."""
         batch_id, failed = self.running.pop(data.draw(st.integers(0, len(self.running) - 1)))
-        apply_task_ended(batch_id=batch_id, failed=failed)
+        following = apply_task_ended(batch_id=batch_id, failed=failed, keep_going=keep_going)
+        if following is not None:
+            assert keep_going
+            self.queued.append(following)
 
     @rule()
     def flag_expires(self) -> None:
@@ -275,3 +328,17 @@ def test_no_batch_waits_without_a_task_coming_under_any_interleaving():
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
         ),
     )
+
+
+@pytest.mark.django_db
+def test_a_task_that_keeps_going_applies_the_caps_leftovers_itself(published, settings):
+    settings.APPLY_COALESCE_MAX_BATCHES = 2
+    batches = [_post(NOW + dt.timedelta(seconds=n)) for n in range(5)]
+    for batch_id in batches:
+        batch_enqueue_apply_once(batch_id)
+
+    outcome = apply_batch(batches[0])
+
+    assert _waiting() == set()
+    assert published == batches[:1]
+    assert outcome["batches"] == 5

@@ -118,6 +118,7 @@ def test_the_caps_bound_the_batches_and_events_of_one_apply(pipeline):
 def test_a_cap_of_one_batch_applies_each_alone(pipeline, settings):
     ids = [pipeline.ingest([event(f"e{n}", T0)], T0).batch_id for n in range(3)]
     settings.APPLY_COALESCE_MAX_BATCHES = 1
+    settings.APPLY_TASK_KEEP_GOING_SECONDS = 0  # one apply: not the task applying the rest
 
     outcome = tasks.apply_batch(ids[1])
 
@@ -202,9 +203,10 @@ def test_too_late_events_are_held_batch_by_batch_when_applied_together(
 
 
 @pytest.mark.django_db
-def test_a_batch_the_database_refuses_does_not_hold_up_the_others(pipeline):
+def test_a_batch_the_database_refuses_does_not_hold_up_the_others(pipeline, settings):
     """A day total that would overflow makes the combined apply fail; the batch asked for
     is then applied alone, and the one that cannot be applied fails on its own."""
+    settings.APPLY_TASK_KEEP_GOING_SECONDS = 0  # one apply: not the task applying the rest
     yesterday = (T0 - dt.timedelta(days=1)).date()
     bad = pipeline.ingest([event("overflows", T0 - dt.timedelta(days=1), "1")], T0).batch_id
     good = pipeline.ingest([event("fine", T0, "1")], T0).batch_id
@@ -220,6 +222,25 @@ def test_a_batch_the_database_refuses_does_not_hold_up_the_others(pipeline):
     assert errors[good] == ""
     assert errors[bad].startswith("DataError: numeric field overflow")
     assert waiting() == {bad}
+
+
+@pytest.mark.django_db
+def test_a_task_that_keeps_going_notes_a_failure_on_the_batch_it_took_on(pipeline):
+    """The task of a good batch applies it (alone: the combined apply overflows), then
+    takes on the bad one, which fails: the error is noted on the bad batch, and the task
+    itself succeeds, since its own batch was applied."""
+    yesterday = (T0 - dt.timedelta(days=1)).date()
+    bad = pipeline.ingest([event("overflows", T0 - dt.timedelta(days=1), "1")], T0).batch_id
+    good = pipeline.ingest([event("fine", T0, "1")], T0).batch_id
+    DayTotal.objects.filter(day=yesterday).update(value=Decimal("9" * 22))
+
+    result = tasks.apply_batch(good)
+
+    assert (result["applied"], result["batches"]) == (True, 1)
+    errors = dict(IngestBatch.objects.values_list("pk", "last_error"))
+    assert errors[good] == ""
+    assert errors[bad].startswith("DataError: numeric field overflow")
+    assert waiting() == {bad}  # the sweeper's
 
 
 # --- Concurrency ---------------------------------------------------------------------------
