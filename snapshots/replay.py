@@ -50,6 +50,8 @@ INGEST_GROUP_MAX = 1000
 # Boundaries (with a snapshot run) per transaction: enough that commits stop mattering,
 # few enough that locks and the open transaction stay small on a long log.
 COMMIT_EVERY_BOUNDARIES = 100
+# The first ANALYZE between groups, then one each time the events replayed double.
+ANALYZE_FIRST_AT_EVENTS = 5000
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 CSV_EXTENSIONS = {".csv"}
 JSONL_EXTENSIONS = {".jsonl", ".ndjson", ".json"}
@@ -254,6 +256,7 @@ class _CommitGroups:
         self._atomic: Any = None
         self._runs = 0
         self._no_savepoints = False
+        self._analyzed_at_events = 0
 
     def open(self) -> None:
         outermost = not connection.in_atomic_block
@@ -278,11 +281,24 @@ class _CommitGroups:
         finally:
             connection.features.uses_savepoints = False
 
-    def run_done(self) -> None:
+    def run_done(self, *, events: int) -> None:
         self._runs += 1
         if self._runs >= COMMIT_EVERY_BOUNDARIES:
             self.close(None)
+            self._statistics_refresh(events)
             self.open()
+
+    def _statistics_refresh(self, events: int) -> None:
+        """Between two groups, ANALYZE the database each time the events replayed have
+        doubled. A replay starts from empty tables and commits faster than autovacuum
+        analyzes them, and the statements prepared while the tables were empty keep plans
+        made for empty tables (a sequential scan of the events, for one, that costs more
+        with every day replayed); ANALYZE also invalidates those plans."""
+        if events < max(ANALYZE_FIRST_AT_EVENTS, 2 * self._analyzed_at_events):
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        self._analyzed_at_events = events
 
     def close(self, error: BaseException | None) -> None:
         atomic, self._atomic, self._runs = self._atomic, None, 0
@@ -349,7 +365,7 @@ class _Replayer:
         # Looked up only when a boundary without applies asks: on a busy log every
         # boundary has applies, and the query would be one round trip per boundary.
         self.next_final_at = _UNKNOWN
-        self.commits.run_done()
+        self.commits.run_done(events=self.summary.accepted)
 
     def _final_due(self, boundary: dt.datetime) -> bool:
         if self.next_final_at is _UNKNOWN:

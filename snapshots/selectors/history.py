@@ -32,6 +32,7 @@ from snapshots.models import (
     SnapshotRun,
     SnapshotSource,
 )
+from snapshots.selectors.late_corrections import late_corrections_window
 
 
 def day_snapshots(*, day_total: DayTotal) -> QuerySet[Snapshot]:
@@ -211,13 +212,22 @@ CORRECTIONS_READ_PER_DAY = 20
 
 def late_corrections_recent(*, metric_id: int, limit: int) -> list[tuple[Decimal, Decimal]]:
     """(change, value) of the largest late correction (relative to its day's value before
-    it) of each of a metric's latest `limit` days with late corrections, newest first.
+    it) of each of a metric's latest `limit` days with late corrections, newest first,
+    among its newest `limit * CORRECTIONS_READ_PER_DAY` late corrections.
 
-    One bounded query on a partial index whatever the length of the history: it ranks only
-    the newest `limit * CORRECTIONS_READ_PER_DAY` late corrections."""
-    # Plain SQL: the snapshot job asks this once per run with late corrections, and the
-    # ORM's query building cost more than the query.
-    rows = limit * CORRECTIONS_READ_PER_DAY
+    Kept in the process and brought up to date with the corrections added since the last
+    call (snapshots/selectors/late_corrections.py); `late_corrections_ranked` is the same
+    answer ranked by PostgreSQL from scratch."""
+    return late_corrections_window(
+        metric_id=metric_id, limit=limit, per_day=CORRECTIONS_READ_PER_DAY
+    )
+
+
+def late_corrections_ranked(
+    *, metric_id: int, limit: int, per_day: int = CORRECTIONS_READ_PER_DAY
+) -> list[tuple[Decimal, Decimal]]:
+    """`late_corrections_recent`, ranked in one bounded query on a partial index."""
+    rows = limit * per_day
     with connection.cursor() as cursor:
         cursor.execute(_LATE_CORRECTIONS_RECENT, [metric_id, LATE_CORRECTION_REASONS, rows, limit])
         return cursor.fetchall()

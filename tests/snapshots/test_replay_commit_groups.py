@@ -42,8 +42,8 @@ def _plain_path(monkeypatch) -> None:
     """The path without the shortcuts: no transaction around the boundaries (each service
     call is its own transaction, as in production), no prepared statements, and the next
     final-at read right after every run."""
-    for method in ("open", "run_done"):
-        monkeypatch.setattr(replay_module._CommitGroups, method, lambda self: None)
+    monkeypatch.setattr(replay_module._CommitGroups, "open", lambda self: None)
+    monkeypatch.setattr(replay_module._CommitGroups, "run_done", lambda self, events: None)
     monkeypatch.setattr(replay_module._CommitGroups, "close", lambda self, error: None)
     monkeypatch.setattr(replay_module, "_statements_prepared", contextlib.nullcontext)
     original_tick = replay_module._Replayer.tick
@@ -66,8 +66,17 @@ def test_commit_groups_and_the_lazy_final_lookup_write_the_same_snapshots(
     events = by_arrival(story_events(days=4, per_day=rng.randrange(20, 60), seed=seed))
     log = write_log(tmp_path / "random.csv", events)
     monkeypatch.setattr(replay_module, "COMMIT_EVERY_BOUNDARIES", 7)  # several groups
+    monkeypatch.setattr(replay_module, "ANALYZE_FIRST_AT_EVENTS", 20)  # and some ANALYZEs
+    analyzed = []
+    real_refresh = replay_module._CommitGroups._statistics_refresh
+    monkeypatch.setattr(
+        replay_module._CommitGroups,
+        "_statistics_refresh",
+        lambda self, events: analyzed.append(events) or real_refresh(self, events),
+    )
 
     grouped, grouped_runs = _replay(log, "1h")
+    assert len(set(analyzed)) > 2  # the statistics were refreshed as the events grew
     _plain_path(monkeypatch)
     plain, plain_runs = _replay(log, "1h")
 
