@@ -2,7 +2,9 @@
 total per day): no database foreign keys from contributions to their day total and batch (the
 ledger inserts them in the statement that adds them to their locked day totals, in the
 transaction that claimed the batch; neither is deleted while it has contributions: PROTECT,
-enforced by Django), and no single-column indexes that a composite one already leads with.
+enforced by Django), and no index that another one already answers: the single-column ones
+that a composite index leads with, and the partial index of unstamped contributions (the
+(day total, snapshot sequence) index finds them as fast).
 The source totals keep room in each page so an apply updates them in place (HOT), as the day
 totals do (0005)."""
 
@@ -70,6 +72,10 @@ class Migration(migrations.Migration):
                 related_name="+",
                 to="aggregation.metric",
             ),
+        ),
+        migrations.RemoveIndex(
+            model_name="contribution",
+            name="contribution_unsnapshotted",
         ),
         migrations.RunPython(leave_room_for_updates, pack_pages),
     ]
