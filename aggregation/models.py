@@ -227,7 +227,20 @@ class Contribution(models.Model):
     events behind a snapshot's change are exactly those of its contributions.
     """
 
-    day_total = models.ForeignKey(DayTotal, on_delete=models.PROTECT, related_name="contributions")
+    # No database foreign keys to the day total and the batch, and no index of their own:
+    # the ledger alone inserts contributions, in the statement that adds them to their day
+    # totals (locked, so they exist) and in the transaction that claimed their batch; neither
+    # is ever deleted while it has contributions (PROTECT, enforced by Django). A backfill
+    # batch adds a contribution per day it touches, and the two checks per row (run at
+    # commit) cost about as much as the insert (docs/scaling.md, "Batches over many days").
+    # Lookups by day total use contribution_snapshot, by batch the unique constraint.
+    day_total = models.ForeignKey(
+        DayTotal,
+        on_delete=models.PROTECT,
+        related_name="contributions",
+        db_constraint=False,
+        db_index=False,
+    )
     # The batch that was applied ("events.IngestBatch", named by string: the ledger records
     # where an amount came from without this layer importing the one above it).
     batch = models.ForeignKey(
@@ -236,6 +249,8 @@ class Contribution(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="contributions",
+        db_constraint=False,
+        db_index=False,
     )
     kind = models.CharField(
         max_length=16, choices=ContributionKind.choices, default=ContributionKind.BATCH
@@ -262,11 +277,9 @@ class Contribution(models.Model):
             ),
         ]
         indexes = [
-            models.Index(
-                fields=["day_total"],
-                condition=Q(snapshot_sequence__isnull=True),
-                name="contribution_unsnapshotted",
-            ),
+            # A day's contributions by snapshot; its unstamped ones too (snapshot_sequence IS
+            # NULL is an index condition on it), which a partial index of their own answered
+            # no faster while costing every inserted contribution one more index entry.
             models.Index(fields=["day_total", "snapshot_sequence"], name="contribution_snapshot"),
         ]
 
@@ -282,8 +295,11 @@ class DaySourceTotal(models.Model):
     `metric` and `day` repeat the day total's so ranges and rankings read this table alone.
     """
 
-    day_total = models.ForeignKey(DayTotal, on_delete=models.PROTECT, related_name="sources")
-    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="+")
+    # Not indexed on their own: daysource_day_source and daysource_metric_day lead with them.
+    day_total = models.ForeignKey(
+        DayTotal, on_delete=models.PROTECT, related_name="sources", db_index=False
+    )
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="+", db_index=False)
     day = models.DateField()
     source = models.CharField(max_length=64, blank=True, default="")
     value = models.DecimalField(max_digits=TOTAL_DIGITS, decimal_places=VALUE_PLACES, default=0)

@@ -247,7 +247,8 @@ class PendingSource:
     pending: LedgerPending
 
 
-# Unstamped contributions (partial index) by (day, source), beside the days' source totals.
+# Unstamped contributions (contribution_snapshot: snapshot_sequence IS NULL is an index
+# condition on it) by (day, source), beside the days' source totals.
 _PENDING_AND_SOURCES = """
 SELECT coalesce(p.day_total_id, s.day_total_id), coalesce(p.source, s.source),
        s.id IS NOT NULL, s.value, s.event_count, s.late_event_count,

@@ -303,16 +303,22 @@ def coalesce_note() -> str:
 
 
 def _report(
-    phases: list[Phase], latency: Phase, spans: list[Phase], raw_rates: list[float], args, peaks
+    phases: list[Phase],
+    latency: Phase | None,
+    spans: list[Phase],
+    raw_rates: list[float],
+    args,
+    peaks,
 ) -> Report:
     report = Report("Ingest end to end")
-    raw_rate = sum(raw_rates) / len(raw_rates)
-    report.figure(
-        "raw PostgreSQL unnest insert (same rows)",
-        f"{raw_rate:,.0f} rows/s (before {raw_rates[0]:,.0f}, after {raw_rates[-1]:,.0f})",
-    )
+    raw_rate = sum(raw_rates) / len(raw_rates) if raw_rates else 0.0
+    if raw_rates:
+        report.figure(
+            "raw PostgreSQL unnest insert (same rows)",
+            f"{raw_rate:,.0f} rows/s (before {raw_rates[0]:,.0f}, after {raw_rates[-1]:,.0f})",
+        )
     for phase in phases:
-        ratio = phase.applied_per_s / raw_rate
+        ratio = phase.applied_per_s / raw_rate if raw_rate else 0.0
         target = TARGET_RATIOS[phase.batch]
         report.figure(f"batch {phase.batch}: accepted", f"{phase.accepted_per_s:,.0f} events/s")
         report.figure(
@@ -328,13 +334,15 @@ def _report(
             f"p99 < {TARGET_P99_MS:.0f} ms" if p99_target else "",
             phase.p99_ms < TARGET_P99_MS if p99_target else None,
         )
-    report.figure(
-        "batch 1000: ack p50 / p99 at half the peak rate",
-        f"{latency.p50_ms:.1f} / {latency.p99_ms:.1f} ms "
-        f"({latency.accepted_per_s:,.0f} events/s offered)",
-        f"p99 < {TARGET_P99_MS:.0f} ms",
-        latency.p99_ms < TARGET_P99_MS,
-    )
+    if latency:
+        report.figure(
+            "batch 1000: ack p50 / p99 at half the peak rate",
+            f"{latency.p50_ms:.1f} / {latency.p99_ms:.1f} ms "
+            f"({latency.accepted_per_s:,.0f} events/s offered)",
+            f"p99 < {TARGET_P99_MS:.0f} ms",
+            latency.p99_ms < TARGET_P99_MS,
+        )
+    measured = [*phases, *([latency] if latency else []), *spans]
     if spans:
         few, many = spans
         span_ratio = many.applied_per_s / few.applied_per_s
@@ -344,8 +352,8 @@ def _report(
             f">= {TARGET_SPAN_RATIO}x",
             span_ratio >= TARGET_SPAN_RATIO,
         )
-    cpu = Table("CPU time per 1,000 accepted events (ms)", ["phase", *phases[0].cpu_ms_per_1000])
-    for phase in [*phases, latency, *spans]:
+    cpu = Table("CPU time per 1,000 accepted events (ms)", ["phase", *measured[0].cpu_ms_per_1000])
+    for phase in measured:
         cpu.rows.append([phase.label, *[f"{ms:.1f}" for ms in phase.cpu_ms_per_1000.values()]])
     report.tables.append(cpu)
     report.memory(peaks)
@@ -363,8 +371,7 @@ def _report(
         "Raw baseline: one connection, binary parameters, a scratch table with the same "
         "columns and indexes as events_event but without its foreign keys, commit per batch; "
         "run just before and just after the stack, the mean is the reference.",
-        "HTTP statuses: "
-        + "; ".join(f"{p.label} {p.statuses}" for p in [*phases, latency, *spans]),
+        "HTTP statuses: " + "; ".join(f"{p.label} {p.statuses}" for p in measured),
     ]
     return report
 
@@ -424,7 +431,8 @@ def main() -> None:
     }
     # The baseline runs just before and just after the stack, on the same rows as the
     # 1,000-event phase: on a shared machine the ratio then compares like with like.
-    raw_rates = [raw_insert_rate(database_url, specs[1000], timezone.now())]
+    raw_spec = specs.get(1000)  # without the 1,000-event phase (--events-1000 0): no raw run
+    raw_rates = [raw_insert_rate(database_url, raw_spec, timezone.now())] if raw_spec else []
     stack = stack_start(env, web_workers=args.web_workers, celery_workers=args.celery_workers)
     _warm_up(stack, args.token)
     profiler = Profiler(stack_python_pids(stack)) if args.profile else None
@@ -439,17 +447,22 @@ def main() -> None:
             )
             applied += phase.accepted
             phases.append(phase)
-        rate = phases[0].accepted_per_s / 2
-        latency_spec = {
-            **_phase_spec(args, batch=1000, events=int(rate * args.latency_seconds), tag=tag + "l"),
-            "rate": rate,
-            "connections": max(args.connections, 8),
-        }
-        latency = _run_phase(
-            stack, label="batch 1000, half peak", spec=latency_spec, applied_before=applied,
-            wait_applied=True,
-        )  # fmt: skip
-        spans = _span_phases(stack, args, tag=tag, applied_before=applied + latency.accepted)
+        latency = None
+        if raw_spec:  # the half-peak phase needs the 1,000-event phase's peak
+            rate = phases[0].accepted_per_s / 2
+            latency_spec = {
+                **_phase_spec(
+                    args, batch=1000, events=int(rate * args.latency_seconds), tag=tag + "l"
+                ),
+                "rate": rate,
+                "connections": max(args.connections, 8),
+            }
+            latency = _run_phase(
+                stack, label="batch 1000, half peak", spec=latency_spec, applied_before=applied,
+                wait_applied=True,
+            )  # fmt: skip
+            applied += latency.accepted
+        spans = _span_phases(stack, args, tag=tag, applied_before=applied)
         profiles = profiler.stop() if profiler else []
         peaks = stack_peaks(stack)
         peaks += [
@@ -458,8 +471,11 @@ def main() -> None:
         ]
     finally:
         stack.stop()
-    raw_rates.append(raw_insert_rate(database_url, specs[1000], timezone.now()))
-    peaks.append(("load generator (largest phase)", max(p.loadgen_peak_mib for p in phases)))
+    if raw_spec:
+        raw_rates.append(raw_insert_rate(database_url, raw_spec, timezone.now()))
+    peaks.append(
+        ("load generator (largest phase)", max(p.loadgen_peak_mib for p in [*phases, *spans]))
+    )
     peaks.append(("this benchmark process", own_peak_rss_mib()))
     report = _report(phases, latency, spans, raw_rates, args, peaks)
     if profiles:

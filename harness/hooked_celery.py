@@ -82,13 +82,13 @@ def install_hooks(**kwargs: object) -> None:
     import events.services.apply as apply_module
     import events.tasks as tasks_module
 
-    original_groups = apply_module._batch_groups_locked
-    original_ledger_append = apply_module.ledger_append
+    original_days_locked = apply_module._batch_days_locked
+    original_ledger_append = apply_module.ledger_append_grouped
     original_apply = tasks_module.batches_apply_coalesced
 
-    def batch_groups_locked(batch_ids: list[int]):
-        groups = original_groups(batch_ids)  # the day totals are locked from here to commit
-        return _inside_apply(batch_ids[0], groups)  # the batch the task was asked for
+    def batch_days_locked(batch_ids: list[int]):
+        locked = original_days_locked(batch_ids)  # the day totals are locked from here to commit
+        return _inside_apply(batch_ids[0], locked)  # the batch the task was asked for
 
     def ledger_append(**kwargs):
         result = original_ledger_append(**kwargs)
@@ -101,15 +101,15 @@ def install_hooks(**kwargs: object) -> None:
         finally:
             _marker_clear()
 
-    apply_module._batch_groups_locked = batch_groups_locked
-    apply_module.ledger_append = ledger_append
+    apply_module._batch_days_locked = batch_days_locked
+    apply_module.ledger_append_grouped = ledger_append
     tasks_module.batches_apply_coalesced = batches_apply_coalesced
 
 
-def _inside_apply(batch_id: int, groups):
+def _inside_apply(batch_id: int, locked):
     _marker_set(batch_id)
     if DELAY:
         time.sleep(DELAY)
     if _claim_hang():
         _hang_forever()
-    return groups
+    return locked

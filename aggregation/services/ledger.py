@@ -53,26 +53,32 @@ def day_totals_lock(ids: Iterable[int]) -> dict[int, DayTotal]:
     return {day_total.pk: day_total for day_total in locked}
 
 
-# The caller's query (one row per day total, its first column day_total_id) and the lock
-# of those totals in one round trip. The locks are taken in id order (ORDER BY runs before
-# the row locks), like day_totals_lock, so lockers cannot deadlock.
-_LOCK_GROUPED = f"""
-SELECT g.*, d.snapshot_count, d.finalized, m.too_late_policy, {final_at_sql("d", "m")}
-FROM ({{grouped}}) g
-JOIN aggregation_daytotal d ON d.id = g.day_total_id
-JOIN aggregation_metric m ON m.id = d.metric_id
-ORDER BY d.id
-FOR NO KEY UPDATE OF d
+# The day totals a caller's query names (a column day_total_id, any number of rows per day
+# total: say one per event), each locked once, in id order like day_totals_lock (ORDER BY
+# runs before the row locks), so lockers cannot deadlock; one statement, and what comes back
+# is small: how many were locked under each too-late policy. The names are gathered into an
+# array first, so the plan starts from the caller's query (a semi-join may instead walk
+# every day total's rows in the caller's table).
+_LOCK_NAMED = """
+SELECT m.too_late_policy, count(*)
+FROM (
+    SELECT d.id, d.metric_id FROM aggregation_daytotal d
+    WHERE d.id = ANY(ARRAY(SELECT DISTINCT n.day_total_id FROM ({named}) n))
+    ORDER BY d.id
+    FOR NO KEY UPDATE OF d
+) locked
+JOIN aggregation_metric m ON m.id = locked.metric_id
+GROUP BY m.too_late_policy
 """
 
 
-def day_totals_lock_grouped(*, grouped_sql: str, params: Sequence[object]) -> list[tuple]:
-    """Run `grouped_sql` (rows keyed by a first column named day_total_id) and lock the day
-    totals it names, in one statement. Each row comes back followed by the locked total's
-    snapshot_count, finalized, its metric's too_late_policy and when it turns final."""
+def day_totals_lock_named(*, named_sql: str, params: Sequence[object]) -> dict[str, int]:
+    """Lock the day totals that `named_sql` names (in a column day_total_id, repeats
+    allowed) for an increment, each once and in id order, in one statement. Returns how
+    many were locked under each too-late policy (policies with none left out)."""
     with connection.cursor() as cursor:
-        cursor.execute(_LOCK_GROUPED.format(grouped=grouped_sql), params)
-        return cursor.fetchall()
+        cursor.execute(_LOCK_NAMED.format(named=named_sql), params)
+        return dict(cursor.fetchall())
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +147,9 @@ class LedgerEntry:
 # explain it, and the sources of a day always sum to the day. A day total and a source total
 # are each updated once per statement (their contributions summed first): UPDATE ... FROM
 # would apply one row per target, and INSERT ... ON CONFLICT DO UPDATE refuses to touch a
-# row twice (several batches applied together each add to the same source).
+# row twice (several batches applied together each add to the same source). The rows come
+# from {rows} (columns day_total_id, batch_id, kind, value, events, late, too_late, source);
+# what the statement returns from the added contributions, from {result}.
 _LEDGER_APPEND = """
 WITH added AS (
     INSERT INTO aggregation_contribution
@@ -149,9 +157,7 @@ WITH added AS (
          too_late_event_count, applied_at, source)
     SELECT c.day_total_id, c.batch_id, c.kind, c.value, c.events, c.late, c.too_late, %s,
            c.source
-    FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::numeric[], %s::integer[],
-                %s::integer[], %s::integer[], %s::text[])
-         AS c(day_total_id, batch_id, kind, value, events, late, too_late, source)
+    FROM ({rows}) c
     RETURNING id, day_total_id, batch_id, source, value, event_count, late_event_count,
               too_late_event_count
 ), per_source AS (
@@ -185,8 +191,18 @@ WITH added AS (
         late_event_count = aggregation_daysourcetotal.late_event_count
                            + EXCLUDED.late_event_count
 )
-SELECT batch_id, day_total_id, source, id FROM added
+{result}
 """
+
+_ENTRIES = """
+SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::numeric[], %s::integer[],
+                     %s::integer[], %s::integer[], %s::text[])
+    AS c(day_total_id, batch_id, kind, value, events, late, too_late, source)
+"""
+
+_LEDGER_APPEND_ENTRIES = _LEDGER_APPEND.format(
+    rows=_ENTRIES, result="SELECT batch_id, day_total_id, source, id FROM added"
+)
 
 
 def ledger_append(
@@ -201,7 +217,7 @@ def ledger_append(
         return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            _LEDGER_APPEND,
+            _LEDGER_APPEND_ENTRIES,
             [
                 now,
                 [e.day_total_id for e in entries],
@@ -219,6 +235,33 @@ def ledger_append(
             (batch_id, day_total_id, source): pk
             for batch_id, day_total_id, source, pk in cursor.fetchall()
         }
+
+
+@dataclass(frozen=True)
+class LedgerAppended:
+    """What an append from a caller's query added: contributions, events, day totals."""
+
+    contributions: int
+    events: int
+    day_totals: int
+
+
+_APPENDED = """
+SELECT count(*), coalesce(sum(event_count), 0), count(DISTINCT day_total_id) FROM added
+"""
+
+
+def ledger_append_grouped(
+    *, rows_sql: str, params: Sequence[object], now: dt.datetime
+) -> LedgerAppended:
+    """`ledger_append` with the entries computed by the database: `rows_sql` yields one row
+    per contribution (columns day_total_id, batch_id, kind, value, events, late, too_late,
+    source; at most one per (batch, day total, source)), so no row of it crosses into
+    Python. The caller holds the day totals' locks (day_totals_lock_named)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LEDGER_APPEND.format(rows=rows_sql, result=_APPENDED), [now, *params, now])
+        contributions, events, day_totals = cursor.fetchone()
+    return LedgerAppended(contributions=contributions, events=events, day_totals=day_totals)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """Apply: add batches' events to the day totals, exactly once.
 
-The batches' events are grouped by (batch, day, source) in SQL (events own them); the day
-totals are locked and incremented through aggregation's ledger, which alone writes them.
+The day totals the batches touch are locked through aggregation's ledger, which alone
+writes them; then the batches' events, grouped by (batch, day, source) in SQL (events own
+them), are appended to the ledger in one statement: no row per group crosses into Python,
+so a batch spread over a thousand days costs the database a thousand contributions and
+this process nothing more than a batch of one day.
 `batch_apply` applies one batch; `batches_apply_coalesced` (the apply task's) applies the
 batch it was asked for together with other waiting batches, in one transaction.
 """
@@ -11,14 +14,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.db import DataError, connection, transaction
 from django.db import Error as DjangoDatabaseError
 
 from aggregation.models import ContributionKind, TooLatePolicy, final_at_sql
-from aggregation.services.ledger import LedgerEntry, day_totals_lock_grouped, ledger_append
-from events.models import BatchStatus, Event, IngestBatch, QuarantinedEvent
+from aggregation.services.ledger import (
+    LedgerAppended,
+    day_totals_lock_named,
+    ledger_append_grouped,
+)
+from events.models import BatchStatus, IngestBatch, QuarantinedEvent
 
 logger = logging.getLogger(__name__)
 
@@ -43,25 +49,6 @@ class BatchesApplyResult:
     events: int = 0
     held: int = 0
     day_totals: int = 0
-
-
-@dataclass(frozen=True)
-class _DayGroup:
-    """One batch's events of one source on one day, aggregated in SQL, with the state of
-    the day total as read under its lock."""
-
-    day_total_id: int
-    batch_id: int
-    source: str
-    events: int
-    total: Decimal
-    after_day_end: int
-    past_final: int
-    past_final_total: Decimal
-    snapshot_count: int
-    finalized: bool
-    too_late_policy: str
-    final_at: dt.datetime
 
 
 # Claiming the batch asked for: a conditional UPDATE, which waits for another transaction
@@ -99,76 +86,69 @@ FROM chosen WHERE b.id = chosen.id
 RETURNING b.id
 """
 
-# The batches' events by (day, batch, source). The final-at figure and the lock come from
-# aggregation, which wraps this query so both cost no extra round trip
-# (day_totals_lock_grouped).
-_BATCH_GROUPS = f"""
-SELECT e.day_total_id, e.batch_id, e.source, count(*) AS events, sum(e.value) AS total,
-       count(*) FILTER (WHERE e.arrival_time >= t.day_end) AS after_day_end,
-       count(*) FILTER (WHERE e.arrival_time >= {final_at_sql("t", "tm")}) AS past_final,
-       coalesce(sum(e.value) FILTER (WHERE e.arrival_time >= {final_at_sql("t", "tm")}), 0)
-           AS past_final_total
+# The day totals the batches' events fall on (the index on (batch, day total) answers it);
+# aggregation locks each once (day_totals_lock_named).
+_BATCH_DAYS = "SELECT day_total_id FROM events_event WHERE batch_id = ANY(%s)"
+
+# An event is too late if its day was already final when it arrived: the final snapshot
+# taken, or the allowed lateness past. Under the quarantine policy it is held, not counted.
+_TOO_LATE = f"(t.finalized OR e.arrival_time >= {final_at_sql('t', 'tm')})"
+_HELD = f"(tm.too_late_policy = '{TooLatePolicy.QUARANTINE}' AND {_TOO_LATE})"
+
+# The batches' counted events by (day, batch, source), one ledger row each: how many, their
+# sum, how many late (the day already had a snapshot and they arrived after it ended) and
+# too late (counted anyway: the restate policy). Run with the day totals locked, so their
+# snapshot count and finality cannot move under it. A (day, batch, source) whose events are
+# all held has no row. In day order (grouped by hash first: sorting every event by its source
+# text cost more than the grouping).
+_BATCH_CONTRIBUTIONS = f"""
+SELECT * FROM (
+    SELECT e.day_total_id, e.batch_id, '{ContributionKind.BATCH}' AS kind,
+           sum(e.value) AS value, count(*) AS events,
+           count(*) FILTER (WHERE t.snapshot_count > 0 AND e.arrival_time >= t.day_end) AS late,
+           count(*) FILTER (WHERE {_TOO_LATE}) AS too_late,
+           e.source
+    FROM events_event e
+    JOIN aggregation_daytotal t ON t.id = e.day_total_id
+    JOIN aggregation_metric tm ON tm.id = t.metric_id
+    WHERE e.batch_id = ANY(%s) AND NOT {_HELD}
+    GROUP BY e.day_total_id, e.batch_id, e.source
+) g
+ORDER BY day_total_id, batch_id
+"""
+
+# The batches' events to hold in quarantine (too late, under the quarantine policy).
+_BATCH_HELD = f"""
+SELECT e.id, e.day_total_id
 FROM events_event e
 JOIN aggregation_daytotal t ON t.id = e.day_total_id
 JOIN aggregation_metric tm ON tm.id = t.metric_id
-WHERE e.batch_id = ANY(%s)
-GROUP BY e.day_total_id, e.batch_id, e.source
+WHERE e.batch_id = ANY(%s) AND {_HELD}
+ORDER BY e.id
 """
 
 
-def _batch_groups_locked(batch_ids: list[int]) -> list[_DayGroup]:
-    """The batches' events grouped by (day, batch, source), each day total locked for the
-    increment, in id order (a day's several rows lock it once more each, harmlessly)."""
-    rows = day_totals_lock_grouped(grouped_sql=_BATCH_GROUPS, params=[batch_ids])
-    return [_DayGroup(*row) for row in rows]
+def _batch_days_locked(batch_ids: list[int]) -> dict[str, int]:
+    """Lock every day total the batches' events fall on, each once, in id order; how many
+    were locked under each too-late policy."""
+    return day_totals_lock_named(named_sql=_BATCH_DAYS, params=[batch_ids])
 
 
-def _hold_too_late(group: _DayGroup, *, everything: bool, now) -> None:
-    events = Event.objects.filter(
-        batch_id=group.batch_id, day_total_id=group.day_total_id, source=group.source
-    )
-    if not everything:
-        events = events.filter(arrival_time__gte=group.final_at)
+def _hold_too_late(batch_ids: list[int], *, policies: dict[str, int], now: dt.datetime) -> int:
+    """Hold the batches' too-late events of quarantine-policy days (the day totals locked:
+    `policies` says whether any is); how many were held."""
+    if not policies.get(TooLatePolicy.QUARANTINE):
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(_BATCH_HELD, [batch_ids])
+        held = cursor.fetchall()
     QuarantinedEvent.objects.bulk_create(
         [
-            QuarantinedEvent(event_id=pk, day_total_id=group.day_total_id, held_at=now)
-            for pk in events.values_list("pk", flat=True)
+            QuarantinedEvent(event_id=pk, day_total_id=day_total_id, held_at=now)
+            for pk, day_total_id in held
         ]
     )
-
-
-def _ledger_entry_for(group: _DayGroup, now: dt.datetime) -> tuple[LedgerEntry | None, int]:
-    """What one batch adds to one day from one source; holds too-late events under the
-    quarantine policy.
-
-    An event is late if its day already had a snapshot and it arrived after the day ended;
-    too late if the day was already final (final snapshot taken, or allowed lateness past).
-    """
-    everything_too_late = group.finalized
-    too_late = group.events if everything_too_late else group.past_final
-    too_late_total = group.total if everything_too_late else group.past_final_total
-    late = group.after_day_end if group.snapshot_count else 0
-    held = 0
-    events, total = group.events, group.total
-    if too_late and group.too_late_policy == TooLatePolicy.QUARANTINE:
-        _hold_too_late(group, everything=everything_too_late, now=now)
-        held = too_late
-        events, total = events - too_late, total - too_late_total
-        late = max(late - too_late, 0)
-        too_late = 0
-    if not events:
-        return None, held
-    entry = LedgerEntry(
-        day_total_id=group.day_total_id,
-        batch_id=group.batch_id,
-        kind=ContributionKind.BATCH,
-        value=total,
-        event_count=events,
-        late_event_count=late,
-        too_late_event_count=too_late,
-        source=group.source,
-    )
-    return entry, held
+    return len(held)
 
 
 def _claim(batch_id: int, now: dt.datetime) -> int | None:
@@ -191,18 +171,14 @@ def _claim_others(
         return sorted(row[0] for row in cursor.fetchall())
 
 
-def _apply_claimed(batch_ids: list[int], now: dt.datetime) -> tuple[list[LedgerEntry], int]:
-    """Add the claimed batches to the day totals: one grouped query that locks every day
-    total they touch, one contribution per (batch, day, source), one ledger append."""
-    entries: list[LedgerEntry] = []
-    held = 0
-    for group in _batch_groups_locked(batch_ids):
-        entry, group_held = _ledger_entry_for(group, now)
-        held += group_held
-        if entry is not None:
-            entries.append(entry)
-    ledger_append(entries=entries, now=now)
-    return entries, held
+def _apply_claimed(batch_ids: list[int], now: dt.datetime) -> tuple[LedgerAppended, int]:
+    """Add the claimed batches to the day totals: lock every day total they touch, hold
+    their too-late events under the quarantine policy, then one ledger append of one
+    contribution per (batch, day, source), grouped by the database."""
+    policies = _batch_days_locked(batch_ids)
+    held = _hold_too_late(batch_ids, policies=policies, now=now)
+    appended = ledger_append_grouped(rows_sql=_BATCH_CONTRIBUTIONS, params=[batch_ids], now=now)
+    return appended, held
 
 
 def batch_apply(*, batch_id: int, now: dt.datetime) -> BatchApplyResult:
@@ -218,13 +194,13 @@ def batch_apply(*, batch_id: int, now: dt.datetime) -> BatchApplyResult:
     with transaction.atomic():
         if _claim(batch_id, now) is None:
             return BatchApplyResult(batch_id=batch_id, applied=False)
-        entries, held = _apply_claimed([batch_id], now)
+        appended, held = _apply_claimed([batch_id], now)
     return BatchApplyResult(
         batch_id=batch_id,
         applied=True,
-        events=sum(e.event_count for e in entries),
+        events=appended.events,
         held=held,
-        day_totals=len({e.day_total_id for e in entries}),
+        day_totals=appended.day_totals,
     )
 
 
@@ -239,14 +215,14 @@ def _batches_apply_once(
             batch_id, now, max_batches=max_batches - 1, max_events=max_events - own_events
         )
         batch_ids = [batch_id, *others]
-        entries, held = _apply_claimed(batch_ids, now)
+        appended, held = _apply_claimed(batch_ids, now)
     return BatchesApplyResult(
         batch_id=batch_id,
         applied=True,
         batch_ids=tuple(batch_ids),
-        events=sum(e.event_count for e in entries),
+        events=appended.events,
         held=held,
-        day_totals=len({e.day_total_id for e in entries}),
+        day_totals=appended.day_totals,
     )
 
 

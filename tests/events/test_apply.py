@@ -41,14 +41,14 @@ def test_applying_the_same_batch_twice_counts_it_once(pipeline):
 def test_a_crash_mid_apply_rolls_back_the_claim_and_the_totals(pipeline, monkeypatch):
     result = pipeline.ingest([event("a", T0, "5")], at=T0)
 
-    add_then_crash_before_commit = apply_services.ledger_append
+    add_then_crash_before_commit = apply_services.ledger_append_grouped
 
     def crash(*args, **kwargs):
         add_then_crash_before_commit(*args, **kwargs)
         raise RuntimeError("worker died")
 
     with monkeypatch.context() as patch:
-        patch.setattr(apply_services, "ledger_append", crash)
+        patch.setattr(apply_services, "ledger_append_grouped", crash)
         with pytest.raises(RuntimeError):
             batch_apply(batch_id=result.batch_id, now=T0)
 

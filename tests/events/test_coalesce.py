@@ -145,14 +145,14 @@ def test_the_task_applies_waiting_batches_with_its_own(pipeline):
 @pytest.mark.django_db
 def test_a_crash_mid_apply_rolls_back_every_batch_it_claimed(pipeline, monkeypatch):
     ids = [pipeline.ingest([event(f"e{n}", T0, "2")], T0).batch_id for n in range(3)]
-    add_then_crash_before_commit = apply_services.ledger_append
+    add_then_crash_before_commit = apply_services.ledger_append_grouped
 
     def crash(*args, **kwargs):
         add_then_crash_before_commit(*args, **kwargs)
         raise RuntimeError("worker died")
 
     with monkeypatch.context() as patch:
-        patch.setattr(apply_services, "ledger_append", crash)
+        patch.setattr(apply_services, "ledger_append_grouped", crash)
         with pytest.raises(RuntimeError):
             coalesced(ids[0])
 
@@ -308,7 +308,7 @@ class _Paused:
     def __init__(self, monkeypatch, thread_name: str) -> None:
         self.inside, self.release = threading.Event(), threading.Event()
         self.crash = False
-        real = apply_services.ledger_append
+        real = apply_services.ledger_append_grouped
 
         def ledger_append(**kwargs):
             result = real(**kwargs)
@@ -319,7 +319,7 @@ class _Paused:
                     raise RuntimeError("worker died")
             return result
 
-        monkeypatch.setattr(apply_services, "ledger_append", ledger_append)
+        monkeypatch.setattr(apply_services, "ledger_append_grouped", ledger_append)
 
 
 def _waiting_on_a_lock() -> int:

@@ -11,8 +11,9 @@ from decimal import Decimal
 import psycopg
 import pytest
 from django.db import connection
+from django.db.models import Sum
 
-from aggregation.models import DayTotal
+from aggregation.models import Contribution, DayTotal
 from events.models import Conflict, IngestBatch
 from events.services.apply import batch_apply, batches_apply_coalesced
 from tests.conftest import T0, event
@@ -59,10 +60,37 @@ def test_ingest_and_apply_send_as_many_statements_for_1000_events_as_for_3(pipel
         batch_apply(batch_id=large.batch_id, now=T0)
 
     # One statement stores the batch row and its events (the metric table is kept per
-    # process once the warm-up read it); claim, groups, contributions + totals.
+    # process once the warm-up read it); claim, the day totals' locks, contributions + totals.
     assert len(large_ingest) == len(small_ingest) == 1
     assert len(large_apply) == len(small_apply) == 3
     assert DayTotal.objects.get(day=DAY).event_count == 1 + 1 + 334
+
+
+@pytest.mark.django_db
+def test_a_batch_over_many_days_is_applied_like_one_over_a_few(pipeline):
+    """A backfill batch adds one contribution per (day, source), all grouped, written and
+    added up by the database: as many statements as a batch of three days, and the totals,
+    the sources and the ledger agree."""
+    spread = [
+        {**event(f"wide-{i}", T0 - dt.timedelta(days=i % 400), "0.50"), "source": f"s{i % 2}"}
+        for i in range(1000)
+    ]
+    few = pipeline.ingest(batch("few", 1000), at=T0)
+    wide = pipeline.ingest(spread, at=T0)
+
+    with statements_sent() as few_apply:
+        batch_apply(batch_id=few.batch_id, now=T0)
+    with statements_sent() as wide_apply:
+        result = batch_apply(batch_id=wide.batch_id, now=T0)
+
+    assert len(wide_apply) == len(few_apply) == 3
+    assert (result.events, result.day_totals) == (1000, 400)
+    contributions = Contribution.objects.filter(batch_id=wide.batch_id)
+    assert contributions.count() == 400  # day i and i + 400 share a source (i and 400 even)
+    assert contributions.aggregate(total=Sum("value"))["total"] == Decimal("500")
+    for day_total in DayTotal.objects.filter(contributions__batch_id=wide.batch_id):
+        sources = day_total.sources.aggregate(total=Sum("value"), events=Sum("event_count"))
+        assert (sources["total"], sources["events"]) == (day_total.value, day_total.event_count)
 
 
 @pytest.mark.django_db
@@ -81,7 +109,7 @@ def test_a_coalescing_apply_sends_as_many_statements_for_20_batches_as_for_1(pip
         )
 
     assert result.batch_ids == tuple(many)
-    # claim, claim the others, groups (locking the day totals), contributions + totals.
+    # claim, claim the others, the day totals' locks, contributions + totals.
     assert len(twenty_batches) == len(one_batch) == 4
     assert DayTotal.objects.get(day=DAY).revision == 1 + 1 + 1
 

@@ -103,9 +103,9 @@ event_specs = st.lists(
     min_size=1,
     max_size=5,
 )
-# Steps of events.services.apply.batch_apply, in order: after the claim and the locked grouping,
-# after a day's contribution is worked out, after contributions and totals are written.
-CRASH_POINTS = ["_batch_groups_locked", "_ledger_entry_for", "ledger_append"]
+# Steps of events.services.apply.batch_apply, in order: after the claim and the day totals'
+# locks, after too-late events are held, after contributions and totals are written.
+CRASH_POINTS = ["_batch_days_locked", "_hold_too_late", "ledger_append_grouped"]
 # A coalescing apply has one more: after the other waiting batches are claimed.
 COALESCED_CRASH_POINTS = ["_claim_others", *CRASH_POINTS]
 # Caps of a coalescing apply: batches in all, events in all (the batch asked for always).
