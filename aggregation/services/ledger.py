@@ -149,7 +149,10 @@ class LedgerEntry:
 # would apply one row per target, and INSERT ... ON CONFLICT DO UPDATE refuses to touch a
 # row twice (several batches applied together each add to the same source). The rows come
 # from {rows} (columns day_total_id, batch_id, kind, value, events, late, too_late, source);
-# what the statement returns from the added contributions, from {result}.
+# what the statement returns from the added contributions, from {result}. The source rows
+# take their metric and day from the day totals' table by primary key, not from the UPDATE's
+# RETURNING: a join of two CTEs, each estimated at one row, was planned as a nested loop of
+# CTE scans, quadratic in the days touched (0.75 s for a batch over 1,095 days).
 _LEDGER_APPEND = """
 WITH added AS (
     INSERT INTO aggregation_contribution
@@ -178,12 +181,11 @@ WITH added AS (
         last_applied_at = %s
     FROM per_day a
     WHERE d.id = a.day_total_id
-    RETURNING d.id, d.metric_id, d.day
 ), sources AS (
     INSERT INTO aggregation_daysourcetotal
         (day_total_id, metric_id, day, source, value, event_count, late_event_count)
     SELECT a.day_total_id, t.metric_id, t.day, a.source, a.value, a.event_count, a.late
-    FROM per_source a JOIN totals t ON t.id = a.day_total_id
+    FROM per_source a JOIN aggregation_daytotal t ON t.id = a.day_total_id
     ORDER BY a.day_total_id, a.source
     ON CONFLICT (day_total_id, source) DO UPDATE
     SET value = aggregation_daysourcetotal.value + EXCLUDED.value,
