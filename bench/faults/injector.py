@@ -160,10 +160,13 @@ class Injector(threading.Thread):
             )
         except TimeoutError:
             noticed = False
+        # Any marker left proves the kill landed inside an apply (each apply clears its own
+        # before its commit). It may name a later batch than the one seen: an apply task
+        # that keeps going sets the next batch's marker right after clearing the last.
         fault.detail |= {
             "pid": victim,
-            "batch": batch_id,
-            "killed_inside_apply": left is not None and int(left) == batch_id,
+            "batch": int(left) if left is not None else batch_id,
+            "killed_inside_apply": left is not None,
             "worker_lost_logged": noticed,
         }
 
