@@ -115,12 +115,9 @@ def batch_enqueue_apply_once(batch_id: int) -> bool:
     flag = _publish_flag()
     if flag is None or time.monotonic() < _publish_paused_until:
         return batch_enqueue_apply(batch_id)
-    client, key = flag
-    try:
-        raised = client.set(key, batch_id, nx=True, ex=settings.APPLY_PUBLISH_FLAG_SECONDS)
-    except Exception:
+    raised = _publish_flag_raise(flag, batch_id)
+    if raised is None:
         _publish_paused_until = time.monotonic() + settings.BROKER_PUBLISH_PAUSE_SECONDS
-        logger.warning("Could not raise the apply flag; publishing as usual", exc_info=True)
         return batch_enqueue_apply(batch_id)
     if not raised:
         return True
@@ -130,14 +127,23 @@ def batch_enqueue_apply_once(batch_id: int) -> bool:
     return False
 
 
-def _publish_flag_lower(flag: tuple[Any, str]) -> bool:
+def _publish_flag_raise(flag: tuple[Any, str], batch_id: int) -> bool | None:
+    """True if this call raised the flag, False if it was up already, None if Redis failed
+    (then publish as if there were no flag)."""
+    client, key = flag
+    try:
+        return bool(client.set(key, batch_id, nx=True, ex=settings.APPLY_PUBLISH_FLAG_SECONDS))
+    except Exception:
+        logger.warning("Could not raise the apply flag; publishing as usual", exc_info=True)
+        return None
+
+
+def _publish_flag_lower(flag: tuple[Any, str]) -> None:
     client, key = flag
     try:
         client.delete(key)
     except Exception:
         logger.warning("Could not take the apply flag down", exc_info=True)
-        return False
-    return True
 
 
 _OLDEST_WAITING = f"""
@@ -167,16 +173,12 @@ def apply_task_ended(*, batch_id: int, failed: bool, keep_going: bool = False) -
     if row is None:
         return None
     oldest = row[0]
-    if keep_going and _publish_flag_raise(flag, oldest):
+    if not keep_going:
+        batch_enqueue_apply_once(oldest)
+        return None
+    raised = _publish_flag_raise(flag, oldest)
+    if raised:
         return oldest
-    batch_enqueue_apply_once(oldest)  # raised by another batch meanwhile: a task is coming
-    return None
-
-
-def _publish_flag_raise(flag: tuple[Any, str], batch_id: int) -> bool:
-    client, key = flag
-    try:
-        return bool(client.set(key, batch_id, nx=True, ex=settings.APPLY_PUBLISH_FLAG_SECONDS))
-    except Exception:
-        logger.warning("Could not raise the apply flag", exc_info=True)
-        return False
+    if raised is None:
+        batch_enqueue_apply(oldest)
+    return None  # or the flag is up again: another batch raised it, and its task is coming
