@@ -131,7 +131,10 @@ class DayTotal(models.Model):
     `revision > snapshot_revision` means "changed since its last snapshot".
     """
 
-    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="day_totals")
+    # No index of its own: the unique (metric, day) below starts with it.
+    metric = models.ForeignKey(
+        Metric, on_delete=models.PROTECT, related_name="day_totals", db_index=False
+    )
     day = models.DateField()
     day_end = models.DateTimeField(help_text="The first instant after this day (reporting zone).")
     value = models.DecimalField(max_digits=TOTAL_DIGITS, decimal_places=VALUE_PLACES, default=0)

@@ -93,7 +93,10 @@ class DeliveryStatus(models.TextChoices):
 class AlertDelivery(models.Model):
     """One alert sent to one channel: its outcome so far. Each try is an attempt row."""
 
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of its own: the unique alertdelivery_once below starts with it.
+    alert = models.ForeignKey(
+        Alert, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     # "webhook" (ALERT_WEBHOOK_URL), "email" (ADMINS) or "webhook:<name>" (AlertChannel).
     channel = models.CharField(max_length=80)
     extra_channel = models.ForeignKey(

@@ -53,7 +53,10 @@ class ArchiveManifest(models.Model):
     """One archive file: the events of one day total (all of them at the time, or those
     counted since an earlier part), with the figures it was verified against."""
 
-    day_total = models.ForeignKey(DayTotal, on_delete=models.PROTECT, related_name="archives")
+    # No index of its own: the unique manifest_file_once below starts with it.
+    day_total = models.ForeignKey(
+        DayTotal, on_delete=models.PROTECT, related_name="archives", db_index=False
+    )
     metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="archives")
     day = models.DateField()
     run = models.ForeignKey(ArchiveRun, on_delete=models.PROTECT, related_name="manifests")

@@ -75,8 +75,14 @@ class Snapshot(models.Model):
     """The total of one (metric, day) at one moment. Never updated, never deleted: the model
     refuses, the admin refuses, and a PostgreSQL trigger refuses."""
 
-    day_total = models.ForeignKey(DayTotal, on_delete=models.PROTECT, related_name="snapshots")
-    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="snapshots")
+    # No index of their own: the unique (day total, sequence) and (metric, day, sequence)
+    # below start with them.
+    day_total = models.ForeignKey(
+        DayTotal, on_delete=models.PROTECT, related_name="snapshots", db_index=False
+    )
+    metric = models.ForeignKey(
+        Metric, on_delete=models.PROTECT, related_name="snapshots", db_index=False
+    )
     day = models.DateField()
     sequence = models.PositiveIntegerField(help_text="1 for the day's first snapshot, then 2, ...")
     taken_at = models.DateTimeField()
@@ -150,9 +156,13 @@ class SnapshotSource(models.Model):
     Immutable like the snapshot: the model, the admin and a PostgreSQL trigger refuse.
     """
 
-    snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="sources")
+    # Neither has an index of its own: the unique (snapshot, source) and the (metric, day,
+    # ...) index below start with them.
+    snapshot = models.ForeignKey(
+        Snapshot, on_delete=models.PROTECT, related_name="sources", db_index=False
+    )
     # Copied from the snapshot so as-of ranges read this table and the snapshot's index.
-    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="+")
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="+", db_index=False)
     day = models.DateField()
     sequence = models.PositiveIntegerField()
     source = models.CharField(max_length=64, blank=True, default="")
