@@ -246,6 +246,9 @@ APPLY_PUBLISH_FLAG_SECONDS = env_int("APPLY_PUBLISH_FLAG_SECONDS", 30, minimum=0
 # to this long (then it publishes a task for them); well under the flag's life and the
 # task's time limit. 0: it always publishes.
 APPLY_TASK_KEEP_GOING_SECONDS = env_float("APPLY_TASK_KEEP_GOING_SECONDS", 5.0, minimum=0.0)
+# Such a task first lets the batch it takes on be this old, so that what commits meanwhile is
+# applied with it in one transaction (group commit). 0: it applies it at once.
+APPLY_GATHER_SECONDS = env_float("APPLY_GATHER_SECONDS", 0.1, minimum=0.0)
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
 
 # --- Alerts and anomaly flags (docs/operations.md "Alerts") ------------------------------

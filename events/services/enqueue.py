@@ -3,9 +3,10 @@ the task module (which imports the services: that was a cycle) nor the Celery ap
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from celery import current_app
 from django.conf import settings
@@ -147,14 +148,21 @@ def _publish_flag_lower(flag: tuple[Any, str]) -> None:
 
 
 _OLDEST_WAITING = f"""
-SELECT id FROM events_ingestbatch
+SELECT id, received_at FROM events_ingestbatch
 WHERE status = '{BatchStatus.RECEIVED}' AND last_error_at IS NULL AND id <> %s
 ORDER BY received_at, id
 LIMIT 1
 """
 
 
-def apply_task_ended(*, batch_id: int, failed: bool, keep_going: bool = False) -> int | None:
+class HandedOn(NamedTuple):
+    """The batch an ending apply hands on to its own task, and when it was received."""
+
+    batch_id: int
+    received_at: dt.datetime
+
+
+def apply_task_ended(*, batch_id: int, failed: bool, keep_going: bool = False) -> HandedOn | None:
     """At the end of an apply, whatever its outcome: take the flag down, then find the
     oldest batch still waiting (one left over by a cap, or that committed while this apply
     ran) and hand it on: raise the flag and publish a task for it or, with `keep_going`, let
@@ -162,7 +170,7 @@ def apply_task_ended(*, batch_id: int, failed: bool, keep_going: bool = False) -
     call this again when that apply ends). After a failure the task's own batch is not
     chosen (its retry or the sweeper has it), nor is any batch whose apply failed before,
     so a batch that cannot be applied does not loop. Returns the batch for the caller to
-    apply next, if any (only with `keep_going`)."""
+    apply next, if any (only with `keep_going`), with when it was received."""
     flag = _publish_flag()
     if flag is None:
         return None
@@ -172,13 +180,13 @@ def apply_task_ended(*, batch_id: int, failed: bool, keep_going: bool = False) -
         row = cursor.fetchone()
     if row is None:
         return None
-    oldest = row[0]
+    oldest, received_at = row
     if not keep_going:
         batch_enqueue_apply_once(oldest)
         return None
     raised = _publish_flag_raise(flag, oldest)
     if raised:
-        return oldest
+        return HandedOn(oldest, received_at)
     if raised is None:
         batch_enqueue_apply(oldest)
     return None  # or the flag is up again: another batch raised it, and its task is coming

@@ -11,6 +11,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+import time_machine
 from django.db import transaction
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from events import tasks as events_tasks
 from events.models import BatchStatus, IngestBatch, IngestChannel
 from events.services import enqueue
 from events.services.apply import batch_apply_failure_record, batches_apply_coalesced
@@ -125,6 +127,66 @@ def test_a_task_keeps_applying_what_commits_while_it_runs_with_no_new_message(
     assert len(posted) == 3
     assert published == [first]  # the three that came meanwhile cost no message
     assert (outcome["batches"], outcome["events"]) == (4, 4)
+
+
+def _sleeping_posts(monkeypatch) -> tuple[list[float], list[int]]:
+    """The task's waits, recorded instead of slept; during each, another batch commits."""
+    waits: list[float] = []
+    posted: list[int] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        posted.append(_post(NOW + dt.timedelta(seconds=1.02)))
+        batch_enqueue_apply_once(posted[-1])
+
+    monkeypatch.setattr("events.tasks.time.sleep", sleep)
+    return waits, posted
+
+
+@pytest.mark.django_db
+def test_a_task_lets_the_batch_it_takes_on_gather_what_commits_meanwhile(
+    published, monkeypatch, settings
+):
+    settings.APPLY_GATHER_SECONDS = 0.05
+    first = _post()
+    batch_enqueue_apply_once(first)
+    handed = _posting_during_each_apply(monkeypatch, 1)  # received at NOW + 1 s
+    calls = mock.Mock(wraps=events_tasks.batches_apply_coalesced)
+    monkeypatch.setattr("events.tasks.batches_apply_coalesced", calls)
+    waits, meanwhile = _sleeping_posts(monkeypatch)
+
+    with time_machine.travel(NOW + dt.timedelta(seconds=1.01), tick=False):
+        outcome = apply_batch(first)
+
+    assert waits == [pytest.approx(0.04)]  # until the batch handed on is 0.05 s old
+    # The batch that committed during the wait was applied with it, in the same transaction.
+    assert [call.kwargs["batch_id"] for call in calls.call_args_list] == [first, handed[0]]
+    assert (outcome["batches"], outcome["events"]) == (3, 3)
+    applied_at = IngestBatch.objects.filter(pk__in=[handed[0], meanwhile[0]])
+    assert len({batch.applied_at for batch in applied_at}) == 1
+    assert _waiting() == set()
+    assert published == [first]
+
+
+@pytest.mark.django_db
+def test_a_backlog_is_not_held_up_nor_a_task_without_gathering(published, monkeypatch, settings):
+    settings.APPLY_GATHER_SECONDS = 0.05
+    first = _post()
+    batch_enqueue_apply_once(first)
+    posted = _posting_during_each_apply(monkeypatch, 2)  # received at NOW + 1 s, + 2 s
+    waits, _ = _sleeping_posts(monkeypatch)
+
+    with time_machine.travel(NOW + dt.timedelta(seconds=3), tick=False):
+        apply_batch(first)  # each batch handed on is older than 0.05 s
+        settings.APPLY_GATHER_SECONDS = 0
+        later = _post(NOW + dt.timedelta(seconds=3))
+        batch_enqueue_apply_once(later)
+        _posting_during_each_apply(monkeypatch, 1)  # received at NOW + 3 s: just now
+        apply_batch(later)
+
+    assert waits == []
+    assert len(posted) == 2
+    assert _waiting() == set()
 
 
 @pytest.mark.django_db
@@ -282,7 +344,7 @@ class PublishFlagMachine(RuleBasedStateMachine):
         following = apply_task_ended(batch_id=batch_id, failed=failed, keep_going=keep_going)
         if following is not None:
             assert keep_going
-            self.queued.append(following)
+            self.queued.append(following.batch_id)
 
     @rule()
     def flag_expires(self) -> None:
