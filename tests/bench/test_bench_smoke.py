@@ -60,6 +60,11 @@ SMOKE_RUNS = [
         id="apply_burst",
     ),
     pytest.param(
+        ["bench.gc_pauses", "--requests", "20", "--size", "100", "--rounds", "1"],
+        marks=pytest.mark.redis,
+        id="gc_pauses",
+    ),
+    pytest.param(
         [
             "bench.read_storm",
             "--clients",
