@@ -169,7 +169,7 @@ def test_a_task_lets_the_batch_it_takes_on_gather_what_commits_meanwhile(
 
 
 @pytest.mark.django_db
-def test_a_backlog_is_not_held_up_nor_a_task_without_gathering(published, monkeypatch, settings):
+def test_a_backlog_is_not_held_up(published, monkeypatch, settings):
     settings.APPLY_GATHER_SECONDS = 0.05
     first = _post()
     batch_enqueue_apply_once(first)
@@ -177,15 +177,26 @@ def test_a_backlog_is_not_held_up_nor_a_task_without_gathering(published, monkey
     waits, _ = _sleeping_posts(monkeypatch)
 
     with time_machine.travel(NOW + dt.timedelta(seconds=3), tick=False):
-        apply_batch(first)  # each batch handed on is older than 0.05 s
-        settings.APPLY_GATHER_SECONDS = 0
-        later = _post(NOW + dt.timedelta(seconds=3))
-        batch_enqueue_apply_once(later)
-        _posting_during_each_apply(monkeypatch, 1)  # received at NOW + 3 s: just now
-        apply_batch(later)
+        outcome = apply_batch(first)  # each batch handed on is older than 0.05 s
 
     assert waits == []
-    assert len(posted) == 2
+    assert (outcome["batches"], len(posted)) == (3, 2)
+    assert _waiting() == set()
+
+
+@pytest.mark.django_db
+def test_without_gathering_the_task_never_waits(published, monkeypatch, settings):
+    settings.APPLY_GATHER_SECONDS = 0
+    first = _post()
+    batch_enqueue_apply_once(first)
+    handed = _posting_during_each_apply(monkeypatch, 1)  # received at NOW + 1 s
+    waits, _ = _sleeping_posts(monkeypatch)
+
+    with time_machine.travel(NOW + dt.timedelta(seconds=1.01), tick=False):
+        outcome = apply_batch(first)  # the batch handed on is 0.01 s old
+
+    assert waits == []
+    assert (outcome["batches"], len(handed)) == (2, 1)
     assert _waiting() == set()
 
 
