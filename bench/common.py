@@ -615,11 +615,11 @@ def redis_stack_prepare(command: str) -> tuple[str, dict[str, str]]:
     env = bench_environment(database_url=database_url, broker_url=broker)
     database_prepare(database_url, env)
     django_setup()
-    _apply_flag_down()
+    apply_flag_down()
     return database_url, env
 
 
-def _apply_flag_down() -> None:
+def apply_flag_down() -> None:
     """A worker stopped in the middle of an apply by an earlier run can leave the apply flag
     up (events/services/enqueue.py) until it expires; meanwhile new batches publish nothing
     and wait for the sweeper, which a benchmark stack does not run. Start with it down."""

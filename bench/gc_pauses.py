@@ -28,6 +28,7 @@ from bench.common import (
     Report,
     Table,
     api_token,
+    apply_flag_down,
     bench_database_url,
     bench_environment,
     data_reset,
@@ -99,14 +100,11 @@ def _round(client, *, requests: int, size: int, start: int) -> list[object]:
 
 def _queue_empty() -> None:
     """Drop this benchmark's apply messages and its apply flag: no worker took them."""
-    from events.services import enqueue
     from snapagg_project.celery import app
 
     with app.connection_for_write() as connection:
         connection.default_channel.queue_purge(QUEUE)
-    flag = enqueue._publish_flag()
-    if flag is not None:
-        enqueue._publish_flag_lower(flag)
+    apply_flag_down()
 
 
 def _child(args: argparse.Namespace) -> None:
