@@ -26,6 +26,7 @@ from bench.common import (
     Report,
     Table,
     _heartbeat_stored,
+    backend_cpu_seconds,
     data_reset,
     own_peak_rss_mib,
     redis_stack_prepare,
@@ -49,25 +50,6 @@ def _tree_cpu(process: psutil.Process) -> float:
     for member in [process, *process.children(recursive=True)]:
         try:
             times = member.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
-
-
-def _postgres_cpu() -> float:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        pids = [row[0] for row in cursor.fetchall()]
-    total = 0.0
-    for pid in pids:
-        try:
-            times = psutil.Process(pid).cpu_times()
         except psutil.Error:
             continue
         total += times.user + times.system
@@ -121,7 +103,7 @@ def _drain(env: dict[str, str], *, cap: int, batches: int, size: int, tag: str) 
         )
         ids = _store(batches, size, tag)
         process = psutil.Process(worker.pid)
-        worker_before, postgres_before = _tree_cpu(process), _postgres_cpu()
+        worker_before, postgres_before = _tree_cpu(process), sum(backend_cpu_seconds().values())
         started = time.perf_counter()
         for batch_id in ids:
             batch_enqueue_apply(batch_id)
@@ -140,7 +122,7 @@ def _drain(env: dict[str, str], *, cap: int, batches: int, size: int, tag: str) 
         )
         seconds = time.perf_counter() - started
         worker_spent = _tree_cpu(process) - worker_before
-        postgres_spent = _postgres_cpu() - postgres_before
+        postgres_spent = sum(backend_cpu_seconds().values()) - postgres_before
         transactions = IngestBatch.objects.values("applied_at").distinct().count()
     finally:
         stack.stop()

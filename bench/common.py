@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -602,6 +603,68 @@ class CpuMeter:
         self.own = time.process_time() - self._own_start
         times = self._backend.cpu_times()
         self.backend = times.user + times.system - self._backend_start
+
+
+def backend_cpu_seconds() -> dict[int, float]:
+    """CPU seconds so far of each of this database's other backends, by pid."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        pids = [row[0] for row in cursor.fetchall()]
+    seconds = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        seconds[pid] = times.user + times.system
+    return seconds
+
+
+class BackendCpuSampler:
+    """CPU seconds spent by this database's other backends while in the block, counting
+    those that connect and disconnect inside it (a command's own connection, which the
+    process reading it cannot ask for its pid): read every `interval` seconds from a
+    thread, each backend's last reading kept, so a backend's last `interval` before it
+    exits may be missed."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.seconds = 0.0
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="backend-cpu", daemon=True)
+
+    def _read(self) -> None:
+        for pid, seconds in backend_cpu_seconds().items():
+            self._last[pid] = seconds
+
+    def _sample(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._stop.wait(self.interval):
+                self._read()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def __enter__(self) -> BackendCpuSampler:
+        self._first = backend_cpu_seconds()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._read()
+        self.seconds = sum(
+            seconds - self._first.get(pid, 0.0) for pid, seconds in self._last.items()
+        )
 
 
 def redis_stack_prepare(command: str) -> tuple[str, dict[str, str]]:

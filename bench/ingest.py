@@ -35,6 +35,7 @@ from bench.common import (
     Report,
     Table,
     api_token,
+    backend_cpu_seconds,
     data_reset,
     own_peak_rss_mib,
     percentile,
@@ -75,25 +76,6 @@ class Phase:
     loadgen_peak_mib: float
 
 
-def _backend_cpu() -> dict[int, float]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        pids = [row[0] for row in cursor.fetchall()]
-    seconds = {}
-    for pid in pids:
-        try:
-            times = psutil.Process(pid).cpu_times()
-        except psutil.Error:
-            continue
-        seconds[pid] = times.user + times.system
-    return seconds
-
-
 def _stack_cpu(stack: Stack) -> dict[str, float]:
     totals: dict[str, float] = {}
     for name, process in stack.processes().items():
@@ -105,7 +87,7 @@ def _stack_cpu(stack: Stack) -> dict[str, float]:
 
 
 def _cpu_snapshot(stack: Stack) -> dict[str, Any]:
-    return {"stack": _stack_cpu(stack), "postgres": _backend_cpu()}
+    return {"stack": _stack_cpu(stack), "postgres": backend_cpu_seconds()}
 
 
 def _cpu_spent(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
