@@ -667,6 +667,56 @@ class BackendCpuSampler:
         )
 
 
+class FsyncProbe:
+    """How long the disk takes to make 8 KB durable while the block runs: from a thread, an
+    8 KB write and `fdatasync` every `interval` seconds to a scratch file in `directory`,
+    each one timed. A synchronous commit waits for the same kind of flush of PostgreSQL's
+    WAL, so when this stalls, every ingest acknowledgement in flight stalls with it."""
+
+    def __init__(self, directory: Path, interval: float = 0.01) -> None:
+        self.path = directory / f"fsync-probe-{os.getpid()}"
+        self.interval = interval
+        self.latencies_ms: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._probe, name="fsync-probe", daemon=True)
+
+    def _probe(self) -> None:
+        block = b"\0" * 8192
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            while not self._stop.wait(self.interval):
+                os.pwrite(fd, block, 0)
+                began = time.perf_counter()
+                os.fdatasync(fd)
+                self.latencies_ms.append((time.perf_counter() - began) * 1000)
+        finally:
+            os.close(fd)
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> FsyncProbe:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def same_device_as_postgres(directory: Path) -> bool | None:
+    """Whether `directory` is on the device that holds PostgreSQL's data directory; None
+    when that cannot be told (a remote server, or a role that may not read the setting)."""
+    from django.db import DatabaseError, connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW data_directory")
+            data_directory = cursor.fetchone()[0]
+        return os.stat(data_directory).st_dev == os.stat(directory).st_dev
+    except (DatabaseError, OSError):
+        return None
+
+
 def redis_stack_prepare(command: str) -> tuple[str, dict[str, str]]:
     """For a benchmark that runs web/worker processes through Redis (or exits naming
     `command` without it): the benchmark database URL and the processes' environment, with

@@ -30,7 +30,9 @@ from typing import Any
 import psutil
 
 from bench.common import (
+    LOG_DIR,
     ROOT,
+    FsyncProbe,
     Profiler,
     Report,
     Table,
@@ -41,6 +43,7 @@ from bench.common import (
     percentile,
     postgres_backend_peaks,
     redis_stack_prepare,
+    same_device_as_postgres,
     stack_peaks,
     stack_python_pids,
     stack_start,
@@ -75,6 +78,7 @@ class Phase:
     statuses: dict[str, int]
     cpu_ms_per_1000: dict[str, float]
     loadgen_peak_mib: float
+    fsync_ms: list[float]  # the disk probe's flushes during the phase, sorted
 
 
 def _stack_cpu(stack: Stack) -> dict[str, float]:
@@ -147,7 +151,8 @@ def _run_phase(
 ) -> Phase:
     _checkpoint()
     before = _cpu_snapshot(stack)
-    result = _load({**spec, "url": f"{stack.base_url}/api/events/"})
+    with FsyncProbe(LOG_DIR) as disk:
+        result = _load({**spec, "url": f"{stack.base_url}/api/events/"})
     applied_per_s = None
     if wait_applied:
         expected = applied_before + result["accepted"]
@@ -174,6 +179,7 @@ def _run_phase(
         statuses=result["statuses"],
         cpu_ms_per_1000={name: seconds * 1000 / thousands for name, seconds in spent.items()},
         loadgen_peak_mib=result["peak_rss_kib"] / 1024,
+        fsync_ms=sorted(disk.latencies_ms),
     )
 
 
@@ -359,6 +365,7 @@ def _report(
     for phase in measured:
         cpu.rows.append([phase.label, *[f"{ms:.1f}" for ms in phase.cpu_ms_per_1000.values()]])
     report.tables.append(cpu)
+    report.tables.append(_disk_table(measured))
     report.memory(peaks)
     report.notes += [
         f"Stack: gunicorn --workers {args.web_workers} (sync, as in the Procfile), "
@@ -379,6 +386,33 @@ def _report(
         "HTTP statuses: " + "; ".join(f"{p.label} {p.statuses}" for p in measured),
     ]
     return report
+
+
+def _disk_table(measured: list[Phase]) -> Table:
+    same = {True: "the same device as", False: "another device than", None: "(unknown) vs"}[
+        same_device_as_postgres(LOG_DIR)
+    ]
+    disk = Table(
+        "The disk during each phase: an 8 KB write + fdatasync every 10 ms from this process "
+        f"(var/bench, {same} PostgreSQL's data directory), ms",
+        ["phase", "flushes", "p50", "p99", "slowest", "over 100 ms"],
+    )
+    for phase in measured:
+        flushes = phase.fsync_ms
+        if not flushes:
+            disk.rows.append([phase.label, "0", "-", "-", "-", "-"])
+            continue
+        disk.rows.append(
+            [
+                phase.label,
+                str(len(flushes)),
+                f"{percentile(flushes, 0.50):.2f}",
+                f"{percentile(flushes, 0.99):.1f}",
+                f"{flushes[-1]:.0f}",
+                str(sum(1 for ms in flushes if ms > 100)),
+            ]
+        )
+    return disk
 
 
 def _server_cpu_ms(phase: Phase) -> float:
